@@ -1,0 +1,64 @@
+"""Every setting and default in one place. User state lives under RAGCDS_HOME."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+INDEX_FORMAT_VERSION = 1
+
+
+def ragcds_home() -> Path:
+    """User state (audit log, caches). Defaults to ~/.ragcds; tests point it at a temp dir."""
+    return Path(os.environ.get("RAGCDS_HOME") or Path.home() / ".ragcds")
+
+
+def default_index_dir() -> Path:
+    """The index directory used when --index is not given (RAGCDS_INDEX, else ./index)."""
+    return Path(os.environ.get("RAGCDS_INDEX") or "index")
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("RAGCDS_DEBUG", "") not in ("", "0", "false")
+
+
+@dataclass(frozen=True)
+class CleanSettings:
+    """Text cleaning of extracted pages (running headers/footers, symbol-font glyphs)."""
+
+    # Running header/footer patterns of the UCG (matched against whole stripped lines).
+    running_patterns: tuple[str, ...] = (
+        r"Uganda Clinical Guidelines 20\d\d\s*(CHAPTER\s*\d+\s*:.*)?",
+        r"CHAPTER\s*\d+\s*:.*",
+    )
+    # A line whose digit-masked form recurs on at least this share of pages is a running line.
+    frequent_line_share: float = 0.3
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """Section-bounded chunking. Sizes are in words; MiniLM truncates at 256 word pieces."""
+
+    target_words: int = 150
+    max_words: int = 220
+    overlap_lines: int = 1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RetrieveSettings:
+    rrf_k: int = 60
+    candidates: int = 50
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    clean: CleanSettings = field(default_factory=CleanSettings)
+    chunk: ChunkSettings = field(default_factory=ChunkSettings)
+    retrieve: RetrieveSettings = field(default_factory=RetrieveSettings)
+    embedder: str = "default"

