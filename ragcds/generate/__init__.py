@@ -1,0 +1,1 @@
+"""Generation: prompts with cited passages, output formats, backends, and the answer pipeline."""
