@@ -29,7 +29,7 @@ class CleanSettings:
 
     # Running header/footer patterns of the UCG (matched against whole stripped lines).
     running_patterns: tuple[str, ...] = (
-        r"Uganda Clinical Guidelines 20\d\d\s*(CHAPTER\s*\d+\s*:.*)?",
+        r"Uganda Clinical Guidelines 20\d\d\s*(CHAPTER\s*\d+\s*:.*|APPENDI(X|CES)\b.*)?",
         r"CHAPTER\s*\d+\s*:.*",
     )
     # A line whose digit-masked form recurs on at least this share of pages is a running line.
@@ -57,8 +57,29 @@ class RetrieveSettings:
 
 
 @dataclass(frozen=True)
+class GateSettings:
+    """Validation gates run before a re-indexed version goes live (`ragcds index update`)."""
+
+    page_margin: float = 0.02  # new page count may be lower than the previous one by at most this share
+    toc_margin: float = 0.02  # contents coverage may drop by at most this (absolute, 0..1)
+    max_lost_digit_lines: int = 0  # cleaned page lines with a digit that no chunk contains
+    unmapped_glyph_margin: int = 2  # unmapped glyphs allowed beyond the previous version's count
+    unmapped_glyph_max: int = 10  # ... and in total when there is no previous version
+    dose_margin: float = 0.02  # dose-pattern count may differ from the previous one by this share ...
+    dose_slack: int = 5  # ... or by this many matches, whichever is larger
+    self_test_top_k: int = 5  # a section's title must retrieve that section within this many hits
+    self_test_min_rate: float = 0.9  # for at least this share of the sampled sections
+    self_test_sample: int = 300  # sections queried (changed sections first, then a fixed sample); 0 = all
+    dose_pattern: str = r"\b\d+(?:\.\d+)?\s?(?:mg|g|ml|mcg|µg|IU|units?)\b"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Settings:
     clean: CleanSettings = field(default_factory=CleanSettings)
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
     retrieve: RetrieveSettings = field(default_factory=RetrieveSettings)
+    gates: GateSettings = field(default_factory=GateSettings)
     embedder: str = "default"

@@ -75,7 +75,11 @@ class SentenceTransformerEmbedder:
             )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
 
         self.model = SentenceTransformer(str(path), device=None, local_files_only=True)
         self.batch_size = batch_size

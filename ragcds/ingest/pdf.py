@@ -114,11 +114,8 @@ def _pdf_page_labels(reader) -> list[str] | None:
         return None
 
 
-def read_pdf(path: Path, progress: Callable[[int, int], None] | None = None) -> list[Page]:
-    """Extract text per page. Raises InputPDFError with the fix for unusable input."""
-    import pypdf
-    from pypdf.errors import PdfReadError
-
+def check_pdf_file(path: Path) -> Path:
+    """Cheap checks before any heavy work: exists, is a file, starts like a PDF."""
     path = Path(path)
     if not path.exists():
         raise InputPDFError(f"PDF not found: {path} — pass the path of the UCG PDF (or set UCG_PDF)")
@@ -128,6 +125,15 @@ def read_pdf(path: Path, progress: Callable[[int, int], None] | None = None) -> 
         head = fh.read(1024)
     if b"%PDF-" not in head:
         raise InputPDFError(f"{path} is not a PDF (no %PDF header) — pass the UCG PDF file")
+    return path
+
+
+def read_pdf(path: Path, progress: Callable[[int, int], None] | None = None) -> list[Page]:
+    """Extract text per page. Raises InputPDFError with the fix for unusable input."""
+    import pypdf
+    from pypdf.errors import PdfReadError
+
+    path = check_pdf_file(path)
     try:
         reader = pypdf.PdfReader(str(path))
         if reader.is_encrypted:

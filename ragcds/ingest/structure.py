@@ -17,6 +17,7 @@ _TOC_LINE = re.compile(
     r"^(?:(?P<num>\d{1,2}(?:\.\d{1,2})*)\.?\s+)?(?P<title>\S.*?)\s*\.{3,}\s*(?P<page>\d{1,4}|[IVXLC]+)?\s*$"
 )
 _HEADING = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,2}){0,4})\.?(?P<space>\s*)(?P<title>[A-Za-z(\"'“].*)$")
+_APPENDIX = re.compile(r"^APPENDIX\s+(?P<num>\d{1,2}|[A-Z])\s*[:.\-–]?\s*(?P<title>.*)$", re.IGNORECASE)
 _ICD = re.compile(r"\s*ICD\s*-?\s*10\s*CODE\b.*$", re.IGNORECASE)
 _UNIT_WORD = re.compile(
     r"^(mg|ml|g|kg|mcg|µg|iu|micrograms?|tabs?|tablets?|caps?|capsules?|hours?|hrs?|days?|weeks?|months?|"
@@ -142,6 +143,8 @@ def build_structure(pages: list[CleanPage]) -> Structure:
     sections.append(current)
     cur_key: tuple[int, ...] | None = None
     cur_pos = -1  # position of the current section in the contents (the book's own order, typos and all)
+    appendix_count = 0
+    pending_title: Section | None = None  # an appendix heading whose title is on the next line
     for page in pages:
         if page.pdf_page in toc_pages:
             contents.lines.extend((page.pdf_page, line) for line in page.lines)
@@ -151,7 +154,21 @@ def build_structure(pages: list[CleanPage]) -> Structure:
             current = Section(number="", title=title, heading_path=(title,))
             sections.append(current)
         for line in page.lines:
-            m = _HEADING.match(line.strip()) if page.pdf_page >= body_start else None
+            if pending_title is not None:
+                pending_title.title = clean_title(line)
+                pending_title.heading_path = (f"Appendix {pending_title.number[1:]} {pending_title.title}",)
+                pending_title = None
+                continue
+            am = _APPENDIX.match(line.strip()) if cur_key is not None and len(line) < 100 else None
+            if am and am.group("num") in (str(appendix_count + 1), chr(ord("A") + appendix_count)):
+                appendix_count += 1
+                current = Section(number=f"A{am.group('num')}", title=clean_title(am.group("title")),
+                                  heading_path=(line.strip(),))
+                sections.append(current)
+                if not current.title:
+                    pending_title = current
+                continue
+            m = _HEADING.match(line.strip()) if page.pdf_page >= body_start and not appendix_count else None
             if m and len(line) < 160:
                 num, raw_title = m.group("num"), m.group("title")
                 key = _key(num)

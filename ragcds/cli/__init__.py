@@ -1,0 +1,1 @@
+"""Thin typer CLI over the ragcds library: one module per command group."""

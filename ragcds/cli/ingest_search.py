@@ -1,0 +1,154 @@
+"""`ragcds ingest` and `ragcds search`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ragcds.cli.common import IndexOpt, console, default_index, handle_errors, out
+from ragcds.config import Settings
+from ragcds.errors import BadQuestionFile, InputPDFError
+from ragcds.index.build import BuildReport, build_index
+from ragcds.index.embedders import load_embedder
+from ragcds.ingest.pdf import check_pdf_file
+from ragcds.retrieve import MODES, Hit, HybridRetriever
+
+STAGE_LABELS = {"read": "Reading pages", "chunk": "Sections → chunks", "embed": "Embedding chunks"}
+
+
+def _progress_display() -> tuple[Progress, callable]:
+    progress = Progress(
+        TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False, disable=not console.is_terminal and not os.environ.get("RAGCDS_PROGRESS"),
+    )
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(STAGE_LABELS.get(stage, stage), total=total or 1)
+        progress.update(tasks[stage], completed=done if total else 1, total=total or 1)
+
+    return progress, update
+
+
+def print_build_summary(report: BuildReport, elapsed: float) -> None:
+    table = Table(title=f"Index version {report.version_id}", show_header=False, title_justify="left")
+    table.add_row("pages", str(report.pages))
+    table.add_row("sections", str(report.sections))
+    table.add_row("chunks", f"{report.chunks} ({report.embedded} embedded, {report.reused} reused)")
+    table.add_row("contents coverage",
+                  f"{report.toc_found}/{report.toc_entries} entries found as body sections ({report.toc_coverage:.1%})")
+    mapped = sum(report.clean.get("glyphs_mapped", {}).values())
+    unmapped = sum(report.clean.get("unmapped_glyphs", {}).values())
+    table.add_row("glyphs", f"{mapped} symbol-font glyphs mapped, {unmapped} unmapped (shown as \ufffd)")
+    table.add_row("time", " · ".join(f"{k} {v:.1f}s" for k, v in report.stage_seconds.items()) + f" · total {elapsed:.1f}s")
+    console.print(table)
+    if report.toc_missing:
+        shown = report.toc_missing[:15]
+        more = f" (+{len(report.toc_missing) - len(shown)} more)" if len(report.toc_missing) > len(shown) else ""
+        console.print("contents entries not found in the body: " + "; ".join(shown) + more)
+    console.print(f'next: ragcds search "signs of severe malaria in children" --index {report.index_dir}', soft_wrap=True)
+
+
+@handle_errors
+def ingest(
+    pdf: Annotated[Path | None, typer.Argument(help="The guideline PDF (default: $UCG_PDF).", show_default=False)] = None,
+    index: IndexOpt = default_index(),
+    embedder: Annotated[str, typer.Option(envvar="RAGCDS_EMBEDDER",
+                                          help="'default' (packaged all-MiniLM-L6-v2) or a local sentence-transformers folder.")] = "default",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the build report as JSON.")] = False,
+) -> None:
+    """Build (or rebuild) the hybrid index from a guideline PDF; the live index changes only on success."""
+    if pdf is None:
+        env = os.environ.get("UCG_PDF")
+        if not env:
+            raise InputPDFError("no PDF given — pass the path (ragcds ingest PATH.pdf) or set UCG_PDF")
+        pdf = Path(env)
+    start = time.perf_counter()
+    check_pdf_file(pdf)
+    emb = load_embedder(embedder)
+    progress, update = _progress_display()
+    with progress:
+        report = build_index(pdf, index, emb, embedder, Settings(embedder=embedder), progress=update)
+    if json_out:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        print_build_summary(report, time.perf_counter() - start)
+
+
+def snippet(text: str, width: int = 240) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1].rsplit(" ", 1)[0] + "…"
+
+
+def print_hits(question: str, hits: list[Hit]) -> None:
+    out.print(f"[bold]{question}[/bold]")
+    if not hits:
+        out.print("  no passages matched")
+    for h in hits:
+        out.print(f"\n[bold]{h.rank}.[/bold] {h.citation()}  [dim](score {h.score:.4f}, {h.chunk.chunk_id})[/dim]")
+        out.print(f"   {snippet(h.chunk.text)}", markup=False)
+
+
+def read_questions(path: Path) -> list[tuple[str, str]]:
+    if not path.exists():
+        raise BadQuestionFile(f"questions file not found: {path}")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadQuestionFile(f"{path}:{n}: not JSON ({exc.msg}) — one JSON object per line") from exc
+        if not isinstance(obj, dict) or "question" not in obj or "id" not in obj:
+            raise BadQuestionFile(f"{path}:{n}: needs an object with 'id' and 'question'")
+        rows.append((str(obj["id"]), str(obj["question"])))
+    return rows
+
+
+@handle_errors
+def search(
+    question: Annotated[str | None, typer.Argument(help="The question.", show_default=False)] = None,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=100, help="Passages to return.")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid (RRF of dense + BM25), dense or bm25.")] = "hybrid",
+    json_out: Annotated[bool, typer.Option("--json", help="JSON output (array of hits; JSON lines in batch mode).")] = False,
+    questions: Annotated[Path | None, typer.Option("--questions", help="JSONL file of {id, question}: batch mode.")] = None,
+    index: IndexOpt = default_index(),
+) -> None:
+    """Search the guideline: passages with section, title and printed page."""
+    if mode not in MODES:
+        raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
+    batch = read_questions(questions) if questions else None
+    if batch is None:
+        from ragcds.retrieve import check_question
+
+        check_question(question or "")
+    retriever = HybridRetriever.open(index)
+    if batch is not None:
+        results = retriever.search_many([q for _, q in batch], k=k, mode=mode)
+        for (qid, q), hits in zip(batch, results, strict=True):
+            if json_out:
+                sys.stdout.write(json.dumps({"id": qid, "hits": [h.to_json() for h in hits]}, ensure_ascii=False) + "\n")
+            else:
+                out.print(f"\n[dim]{qid}[/dim]")
+                print_hits(q, hits)
+        return
+    hits = retriever.search(question or "", k=k, mode=mode)
+    if json_out:
+        sys.stdout.write(json.dumps([h.to_json() for h in hits], ensure_ascii=False, indent=1) + "\n")
+    else:
+        print_hits(question or "", hits)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+    app.command()(search)

@@ -1,0 +1,168 @@
+"""Unit tests of ingestion on a generated guideline-shaped PDF and on synthetic page texts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ragcds.config import ChunkSettings
+from ragcds.errors import InputPDFError
+from ragcds.ingest.chunk import chunk_sections, is_subheading
+from ragcds.ingest.clean import UNMAPPED_MARK, CleanStats, clean_pages, map_glyphs
+from ragcds.ingest.pdf import Page, assign_labels, int_to_roman, read_pdf, roman_to_int
+from ragcds.ingest.structure import build_structure
+from tests.pdfgen import DEFAULT_SECTIONS, SectionSpec, make_guideline_pdf
+
+
+@pytest.fixture(scope="module")
+def guideline(tmp_path_factory):
+    path = make_guideline_pdf(tmp_path_factory.mktemp("pdf") / "guide.pdf")
+    pages = read_pdf(path)
+    cleaned, stats = clean_pages(pages)
+    structure = build_structure(cleaned)
+    labels = {p.pdf_page: p.label for p in pages}
+    chunks = chunk_sections(structure.sections, labels, ChunkSettings(target_words=40, max_words=60))
+    return pages, cleaned, structure, chunks
+
+
+def test_roman_numerals_round_trip():
+    for n in (1, 4, 9, 14, 40, 44, 90, 1994):
+        assert roman_to_int(int_to_roman(n)) == n
+    assert roman_to_int("IIII") is None and roman_to_int("HC") is None
+
+
+def test_labels_read_from_page_text_not_offset():
+    texts = ["cover", "Contents\nII", "Intro\nIII", "body\n1\nfooter", "a table\n7\nmore\n2", "x\n3", "no number here",
+             "y\n5"]
+    labels = assign_labels(texts)
+    assert [lab for lab, _ in labels] == ["I", "II", "III", "1", "2", "3", "4", "5"]
+    assert labels[4] == ("2", False)  # the stray "7" table cell is not taken
+    assert labels[6] == ("4", True) and labels[0] == ("I", True)  # inferred from neighbours, marked
+
+
+def test_generated_pdf_pages_and_labels(guideline):
+    pages = guideline[0]
+    assert [p.label for p in pages[:4]] == ["I", "II", "III", "1"]
+    assert all(p.label == str(p.pdf_page - 3) for p in pages[3:])
+
+
+def test_section_tree_follows_numbering_and_contents(guideline):
+    structure = guideline[2]
+    numbers = [s.number for s in structure.sections if s.number]
+    assert numbers == [s.number for s in DEFAULT_SECTIONS]
+    assert structure.toc_coverage == 1.0 and structure.toc_missing == []
+    severe = next(s for s in structure.sections if s.number == "2.2.1.1")
+    assert severe.title == "Complicated/Severe Malaria"
+    assert severe.heading_path == ("2 Infectious Diseases", "2.2 Protozoal Parasites", "2.2.1 Malaria",
+                                   "2.2.1.1 Complicated/Severe Malaria")
+
+
+def test_dose_lines_and_numbered_list_items_are_not_headings(tmp_path):
+    sections = (
+        SectionSpec("1.1", "General", ("Intro line.",)),
+        SectionSpec("1.1.1", "Dosing Rules", ("0.5 mg/kg per dose", "1.2 mg daily for adults", "3.1 Tablets twice",
+                                              "Follow up in 2 weeks.")),
+        SectionSpec("1.1.2", "Next Topic", ("Text.",)),
+    )
+    pages = read_pdf(make_guideline_pdf(tmp_path / "g.pdf", sections))
+    structure = build_structure(clean_pages(pages)[0])
+    assert [s.number for s in structure.sections if s.number] == ["1.1", "1.1.1", "1.1.2"]
+
+
+def test_running_footers_and_page_numbers_removed(guideline):
+    cleaned = guideline[1]
+    body = [p for p in cleaned if p.pdf_page > 3]
+    for p in body:
+        assert not any("Uganda Clinical Guidelines" in line for line in p.lines)
+        assert p.lines[-1].strip() != p.label
+    assert body[0].running_title == "CHAPTER 1: Emergencies and Trauma"
+
+
+def test_chunks_stay_inside_sections_with_metadata(guideline):
+    structure, chunks = guideline[2], guideline[3]
+    by_number = {s.number: s for s in structure.sections}
+    for c in chunks:
+        sec = by_number[c.section]
+        section_lines = [line for _, line in sec.lines]
+        for line in c.text.split("\n"):
+            assert line in section_lines  # whole lines from this section only
+        assert set(c.pdf_pages) <= set(sec.pdf_pages)
+        assert len(c.printed_pages) == len(c.pdf_pages)
+        assert re.fullmatch(r"[0-9a-f]{16}", c.chunk_id)
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+    assert "Contents" not in {c.title for c in chunks}  # the contents pages are not indexed
+
+
+def test_table_rows_and_list_items_kept_whole(guideline):
+    chunks = guideline[3]
+    table_rows = ["Sign No dehydration Some dehydration Severe dehydration", "Eyes Normal Sunken Very sunken"]
+    texts = [c.text for c in chunks if c.section == "1.1.2"]
+    for row in table_rows:
+        assert sum(row in t.split("\n") for t in texts) >= 1
+    dose = "- Give IV artesunate 2.4 mg/kg at 0, 12 and 24 hours"
+    assert any(dose in c.text.split("\n") for c in chunks)
+
+
+def test_digits_intact_in_chunks(guideline):
+    pages, chunks = guideline[0], guideline[3]
+    source_numbers = re.findall(r"\d+(?:[./]\d+)*\s?(?:mg/kg|mg|ml/kg|ml|g|kg)\b", "\n".join(p.text for p in pages))
+    joined = " ".join(" ".join(c.text.split()) for c in chunks)
+    assert source_numbers
+    for n in source_numbers:
+        assert " ".join(n.split()) in joined
+
+
+def test_chunk_citation_and_context(guideline):
+    c = next(c for c in guideline[3] if c.section == "2.2.1.1")
+    assert c.citation() == f"§2.2.1.1 Complicated/Severe Malaria, p. {c.printed_pages[0]}"
+    assert c.index_text.startswith("2 Infectious Diseases › 2.2 Protozoal Parasites")
+
+
+def test_chunk_size_limits_respected(guideline):
+    for c in guideline[3]:
+        assert len(c.text.split()) <= 60
+
+
+def test_glyph_mapping_is_explicit_and_digit_safe():
+    stats = CleanStats()
+    assert map_glyphs("BP ³160/99 mmHg, length ³-2 z", stats) == "BP ≥160/99 mmHg, length ≥-2 z"
+    assert map_glyphs("child £ 6 m", stats) == "child ≤ 6 m"
+    assert map_glyphs("225 mg (¾ tab), 2¾ 3¼", stats) == "225 mg (¾ tab), 2¾ 3¼"  # fractions are numbers
+    assert map_glyphs("Pulse Normal â ââ", stats) == "Pulse Normal ↓ ↓↓"
+    assert map_glyphs("Capillary refill Normal á áá", stats) == "Capillary refill Normal ↑ ↑↑"
+    assert map_glyphs("café", stats) == "café"  # letters with accents inside words are left alone
+    assert map_glyphs("x \uf0e2 y", stats) == "x ↓ y"
+    assert map_glyphs("a\x00b\ue000c", stats) == f"a{UNMAPPED_MARK}b{UNMAPPED_MARK}c"
+    assert stats.unmapped_glyphs == {"U+0000": 1, "U+E000": 1}
+    assert stats.glyphs_mapped["ge_from_superscript3"] == 2
+
+
+def test_subheading_detection():
+    assert is_subheading("Clinical features") and is_subheading("Management")
+    assert not is_subheading("~ Fever") and not is_subheading("Give 5 mg") and not is_subheading("Stop.")
+
+
+def test_clean_drops_only_the_label_line():
+    page = Page(pdf_page=10, text="Dose table\n2\n4 Tablets\n2\nUganda Clinical Guidelines 2023CHAPTER 2: X", label="2")
+    cleaned, _ = clean_pages([page])
+    assert cleaned[0].lines == ("Dose table", "2", "4 Tablets")  # the earlier bare "2" is content
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "not_pdf", "corrupt", "encrypted", "no_text"])
+def test_bad_pdfs_raise_one_line_errors(tmp_path, kind):
+    path = tmp_path / "in.pdf"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "not_pdf":
+        path.write_text("hello, not a pdf")
+    elif kind == "corrupt":
+        path.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    elif kind == "encrypted":
+        make_guideline_pdf(path, encrypt=True)
+    elif kind == "no_text":
+        make_guideline_pdf(path, text_layer=False)
+    with pytest.raises(InputPDFError) as err:
+        read_pdf(path)
+    msg = str(err.value)
+    assert "\n" not in msg and "—" in msg  # one line, and it names the fix

@@ -1,0 +1,62 @@
+"""Integration tests on the real UCG 2023 PDF (../shared/corpus), with one index built per session."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from ragcds.index import store
+from tests.conftest import UCG_TEXT, need
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def version(ucg_index):
+    vdir = store.resolve_version_dir(ucg_index)
+    manifest = json.loads((vdir / "manifest.json").read_text())
+    pages = store.read_jsonl(vdir / "pages.jsonl")
+    chunks = store.read_jsonl(vdir / "chunks.jsonl")
+    return manifest, pages, chunks
+
+
+def test_all_pages_read_with_printed_labels(version):
+    manifest, pages, _ = version
+    assert manifest["source"]["pages"] == 1161 == len(pages)
+    labels = {p["pdf_page"]: p["label"] for p in pages}
+    assert labels[166] == "100"
+    assert labels[67] == "1" and labels[636] == "570"
+    assert labels[4] == "IV"
+
+
+def test_contents_entries_found_as_body_sections(version):
+    stats = version[0]["stats"]
+    assert stats["toc_entries"] > 300
+    assert stats["toc_found"] / stats["toc_entries"] >= 0.95, stats["toc_missing"]
+
+
+def test_every_mg_dose_string_survives_in_some_chunk(version):
+    text = need(UCG_TEXT).read_text(encoding="utf-8")
+    doses = {" ".join(d.split()) for d in re.findall(r"\b\d+(?:\.\d+)?\s?mg\b", text)}
+    corpus = " ".join(" ".join(c["text"].split()) for c in version[2])
+    missing = sorted(d for d in doses if not re.search(r"(?<![\d.])" + re.escape(d) + r"\b", corpus))
+    assert len(doses) > 100 and missing == []
+
+
+def test_known_section_is_well_formed(version):
+    chunks = version[2]
+    severe = [c for c in chunks if c["section"] == "2.5.2.2"]
+    assert severe and severe[0]["title"] == "Complicated/Severe Malaria"
+    assert severe[0]["heading_path"][0] == "2 Infectious Diseases"
+    assert not any("Uganda Clinical Guidelines 2023" in c["text"] for c in chunks)
+
+
+def test_hybrid_top5_covers_gold_pages_for_dev_questions(ucg_retriever, dev_set):
+    rows = {json.loads(line)["id"]: json.loads(line) for line in dev_set.read_text().splitlines() if line.strip()}
+    picked = [r for r in rows.values() if r["gold_pages"]][:3]
+    for row in picked:
+        hits = ucg_retriever.search(row["question"], k=5)
+        covered = set().union(*(h.chunk.pdf_pages for h in hits))
+        assert covered & set(row["gold_pages"]), (row["id"], [h.citation() for h in hits])
