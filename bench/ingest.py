@@ -76,11 +76,13 @@ def main() -> None:
     print(f"\n{'pipeline':<20}{'build s':>9}{'chunks':>8}{'chunks/s':>10}{'peak MB':>9}  stages")
     for r in results:
         stages = " ".join(f"{k}={v:.1f}" for k, v in r["stages"].items())
-        print(f"{r['name']:<20}{r['build_s']:>9.1f}{r['chunks']:>8}{r['chunks_per_s']:>10.1f}{r['peak_rss_mb']:>9.0f}  {stages}")
+        cols = f"{r['build_s']:>9.1f}{r['chunks']:>8}{r['chunks_per_s']:>10.1f}{r['peak_rss_mb']:>9.0f}"
+        print(f"{r['name']:<20}{cols}  {stages}")
     print(f"\nbuild time ratio ragcds / llamaindex-default: {ours['build_s'] / base['build_s']:.2f}x")
     print(f"peak memory ratio ragcds / llamaindex-default: {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")
     verdict = "met" if ours["build_s"] <= TARGET_S else "NOT met"
-    print(f"target full build <= {TARGET_S:.0f} s: {verdict} ({ours['build_s']:.1f} s; model load {ours['model_load_s']:.1f} s extra)")
+    print(f"target full build <= {TARGET_S:.0f} s: {verdict} "
+          f"({ours['build_s']:.1f} s; model load {ours['model_load_s']:.1f} s extra)")
 
 
 if __name__ == "__main__":

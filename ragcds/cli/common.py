@@ -26,6 +26,9 @@ IndexOpt = Annotated[
 ]
 
 
+DEFAULT_INDEX = Path("index")  # overridden by --index or RAGCDS_INDEX
+
+
 def default_index() -> Path:
     return default_index_dir()
 

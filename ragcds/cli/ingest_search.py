@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ragcds.cli.common import IndexOpt, console, default_index, handle_errors, out
+from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, console, handle_errors, out
 from ragcds.config import Settings
 from ragcds.errors import BadQuestionFile, InputPDFError
 from ragcds.index.build import BuildReport, build_index
@@ -24,17 +25,24 @@ from ragcds.retrieve import MODES, Hit, HybridRetriever
 STAGE_LABELS = {"read": "Reading pages", "chunk": "Sections → chunks", "embed": "Embedding chunks"}
 
 
-def _progress_display() -> tuple[Progress, callable]:
+def _progress_display() -> tuple[Progress, Callable[[str, int, int], None]]:
+    """A live bar per stage on a terminal; one line per finished stage otherwise (logs, CI)."""
+    live = console.is_terminal or bool(os.environ.get("RAGCDS_PROGRESS"))
     progress = Progress(
         TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False, disable=not console.is_terminal and not os.environ.get("RAGCDS_PROGRESS"),
+        console=console, transient=False, disable=not live,
     )
     tasks: dict[str, int] = {}
+    started: dict[str, float] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
             tasks[stage] = progress.add_task(STAGE_LABELS.get(stage, stage), total=total or 1)
+            started[stage] = time.perf_counter()
         progress.update(tasks[stage], completed=done if total else 1, total=total or 1)
+        if not live and done >= total:
+            label = STAGE_LABELS.get(stage, stage)
+            console.print(f"{label}: {done}/{total} done in {time.perf_counter() - started[stage]:.1f}s")
 
     return progress, update
 
@@ -44,26 +52,30 @@ def print_build_summary(report: BuildReport, elapsed: float) -> None:
     table.add_row("pages", str(report.pages))
     table.add_row("sections", str(report.sections))
     table.add_row("chunks", f"{report.chunks} ({report.embedded} embedded, {report.reused} reused)")
-    table.add_row("contents coverage",
-                  f"{report.toc_found}/{report.toc_entries} entries found as body sections ({report.toc_coverage:.1%})")
+    coverage = f"{report.toc_found}/{report.toc_entries} entries found as body sections ({report.toc_coverage:.1%})"
+    table.add_row("contents coverage", coverage)
     mapped = sum(report.clean.get("glyphs_mapped", {}).values())
     unmapped = sum(report.clean.get("unmapped_glyphs", {}).values())
     table.add_row("glyphs", f"{mapped} symbol-font glyphs mapped, {unmapped} unmapped (shown as \ufffd)")
-    table.add_row("time", " · ".join(f"{k} {v:.1f}s" for k, v in report.stage_seconds.items()) + f" · total {elapsed:.1f}s")
+    stages = " · ".join(f"{k} {v:.1f}s" for k, v in report.stage_seconds.items())
+    table.add_row("time", f"{stages} · total {elapsed:.1f}s")
     console.print(table)
     if report.toc_missing:
         shown = report.toc_missing[:15]
         more = f" (+{len(report.toc_missing) - len(shown)} more)" if len(report.toc_missing) > len(shown) else ""
         console.print("contents entries not found in the body: " + "; ".join(shown) + more)
-    console.print(f'next: ragcds search "signs of severe malaria in children" --index {report.index_dir}', soft_wrap=True)
+    next_cmd = f'ragcds search "signs of severe malaria in children" --index {report.index_dir}'
+    console.print(f"next: {next_cmd}", soft_wrap=True)
 
 
 @handle_errors
 def ingest(
-    pdf: Annotated[Path | None, typer.Argument(help="The guideline PDF (default: $UCG_PDF).", show_default=False)] = None,
-    index: IndexOpt = default_index(),
-    embedder: Annotated[str, typer.Option(envvar="RAGCDS_EMBEDDER",
-                                          help="'default' (packaged all-MiniLM-L6-v2) or a local sentence-transformers folder.")] = "default",
+    pdf: Annotated[Path | None, typer.Argument(help="The guideline PDF (default: $UCG_PDF).",
+                                               show_default=False)] = None,
+    index: IndexOpt = DEFAULT_INDEX,
+    embedder: Annotated[str, typer.Option(
+        envvar="RAGCDS_EMBEDDER", help="'default' (packaged all-MiniLM-L6-v2) or a local sentence-transformers folder.",
+    )] = "default",
     json_out: Annotated[bool, typer.Option("--json", help="Print the build report as JSON.")] = False,
 ) -> None:
     """Build (or rebuild) the hybrid index from a guideline PDF; the live index changes only on success."""
@@ -120,9 +132,11 @@ def search(
     question: Annotated[str | None, typer.Argument(help="The question.", show_default=False)] = None,
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=100, help="Passages to return.")] = 5,
     mode: Annotated[str, typer.Option(help="hybrid (RRF of dense + BM25), dense or bm25.")] = "hybrid",
-    json_out: Annotated[bool, typer.Option("--json", help="JSON output (array of hits; JSON lines in batch mode).")] = False,
-    questions: Annotated[Path | None, typer.Option("--questions", help="JSONL file of {id, question}: batch mode.")] = None,
-    index: IndexOpt = default_index(),
+    json_out: Annotated[bool, typer.Option("--json",
+                                           help="JSON output (array of hits; JSON lines in batch mode).")] = False,
+    questions: Annotated[Path | None, typer.Option("--questions",
+                                                   help="JSONL file of {id, question}: batch mode.")] = None,
+    index: IndexOpt = DEFAULT_INDEX,
 ) -> None:
     """Search the guideline: passages with section, title and printed page."""
     if mode not in MODES:
@@ -137,7 +151,8 @@ def search(
         results = retriever.search_many([q for _, q in batch], k=k, mode=mode)
         for (qid, q), hits in zip(batch, results, strict=True):
             if json_out:
-                sys.stdout.write(json.dumps({"id": qid, "hits": [h.to_json() for h in hits]}, ensure_ascii=False) + "\n")
+                row = {"id": qid, "hits": [h.to_json() for h in hits]}
+                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
             else:
                 out.print(f"\n[dim]{qid}[/dim]")
                 print_hits(q, hits)
