@@ -55,7 +55,7 @@ def make_errata(src: Path, dst: Path, n_pages: int) -> list[tuple[int, str, str]
                 continue
             old = lines[hit]
             m = DOSE.search(old)
-            lines[hit] = old[: m.start(1)] + str(int(m.group(1)) * 2) + old[m.end(1):]
+            lines[hit] = old[: m.start(1)] + str(int(m.group(1)) * 2) + old[m.end(1) :]
             new_texts[i] = lines
             edits.append((i + 1, old, lines[hit]))
             break
@@ -104,8 +104,11 @@ def main() -> None:
     t = time.perf_counter()
     full = build_index(pdf, index_dir, emb, "default", reader=CachedPageReader(index_dir))
     full_s = time.perf_counter() - t
-    print(f"full build: {full_s:.1f}s  ({full.chunks} chunks, {full.pages} pages; "
-          + ", ".join(f"{k} {v:.1f}s" for k, v in full.stage_seconds.items()) + ")")
+    print(
+        f"full build: {full_s:.1f}s  ({full.chunks} chunks, {full.pages} pages; "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in full.stage_seconds.items())
+        + ")"
+    )
 
     errata = work / "ucg-2023-errata.pdf"
     edits = make_errata(pdf, errata, args.pages)
@@ -122,13 +125,19 @@ def main() -> None:
     rep = update_index(errata, index_dir, emb, "default")
     upd_s = time.perf_counter() - t
     c = rep.counts
-    print(f"update: {upd_s:.1f}s  activated={rep.activated}  page cache {rep.page_cache}; "
-          + ", ".join(f"{k} {v:.1f}s" for k, v in {**rep.build.stage_seconds, **rep.seconds}.items()))
-    print(f"counts: unchanged {c.unchanged}, moved {c.moved}, changed {c.changed}, added {c.added}, "
-          f"removed {c.removed}; embedded {rep.build.embedded}, reused {rep.build.reused}")
+    print(
+        f"update: {upd_s:.1f}s  activated={rep.activated}  page cache {rep.page_cache}; "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in {**rep.build.stage_seconds, **rep.seconds}.items())
+    )
+    print(
+        f"counts: unchanged {c.unchanged}, moved {c.moved}, changed {c.changed}, added {c.added}, "
+        f"removed {c.removed}; embedded {rep.build.embedded}, reused {rep.build.reused}"
+    )
     for g in rep.gates.results:
-        print(f"  gate {g.name:16s} {'pass' if g.passed else 'FAIL'}  {g.value}  ({g.threshold})"
-              + (f"  e.g. {g.examples[:2]}" if g.examples else ""))
+        print(
+            f"  gate {g.name:16s} {'pass' if g.passed else 'FAIL'}  {g.value}  ({g.threshold})"
+            + (f"  e.g. {g.examples[:2]}" if g.examples else "")
+        )
 
     t = time.perf_counter()
     rep_cold = update_index(errata, cold, emb, "default")
@@ -138,14 +147,24 @@ def main() -> None:
     from ragcds.index.diff import diff_refs
 
     d = diff_refs(f"{index_dir}@{rep.previous_version}", f"{index_dir}@{rep.new_version}")
-    print(f"diff: {len(d.changed)} sections changed, {len(d.added)} added, {len(d.removed)} removed; "
-          f"{sum(n.numbers_changed for n in d.numbers)} lines whose numbers changed")
-    result = {"full_build_s": round(full_s, 2), "update_s": round(upd_s, 2), "ratio": round(upd_s / full_s, 4),
-              "update_no_page_cache_s": round(cold_s, 2), "ratio_no_page_cache": round(cold_s / full_s, 4),
-              "counts": c.to_dict() | {"changed_sections": len(c.changed_sections)},
-              "embedded": rep.build.embedded, "gates_passed": rep.gates.passed}
-    print(f"RATIO update/full = {upd_s:.1f}s / {full_s:.1f}s = {upd_s / full_s:.1%} (target <= 10%); "
-          f"without page cache {cold_s / full_s:.1%}")
+    print(
+        f"diff: {len(d.changed)} sections changed, {len(d.added)} added, {len(d.removed)} removed; "
+        f"{sum(n.numbers_changed for n in d.numbers)} lines whose numbers changed"
+    )
+    result = {
+        "full_build_s": round(full_s, 2),
+        "update_s": round(upd_s, 2),
+        "ratio": round(upd_s / full_s, 4),
+        "update_no_page_cache_s": round(cold_s, 2),
+        "ratio_no_page_cache": round(cold_s / full_s, 4),
+        "counts": c.to_dict() | {"changed_sections": len(c.changed_sections)},
+        "embedded": rep.build.embedded,
+        "gates_passed": rep.gates.passed,
+    }
+    print(
+        f"RATIO update/full = {upd_s:.1f}s / {full_s:.1f}s = {upd_s / full_s:.1%} (target <= 10%); "
+        f"without page cache {cold_s / full_s:.1%}"
+    )
     print(json.dumps(result))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -69,7 +69,7 @@ class GateSettings:
     dose_slack: int = 5  # ... or by this many matches, whichever is larger
     self_test_top_k: int = 5  # a section's title must retrieve that section within this many hits
     self_test_min_rate: float = 0.9  # for at least this share of the sampled sections
-    self_test_sample: int = 300  # sections queried (changed sections first, then a fixed sample); 0 = all
+    self_test_sample: int = 100  # sections queried (changed sections first, then a fixed sample); 0 = all
     dose_pattern: str = r"\b\d+(?:\.\d+)?\s?(?:mg|g|ml|mcg|µg|IU|units?)\b"
 
     def as_dict(self) -> dict:

@@ -77,10 +77,14 @@ class HybridRetriever:
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder | None = None,
              settings: RetrieveSettings | None = None) -> HybridRetriever:
-        """Load the live version and the embedder it was built with (checked against the manifest)."""
-        manifest = store.read_manifest(store.resolve_version_dir(Path(index_dir)))
+        """Load the live version and the embedder it was built with (checked against the manifest).
+
+        CURRENT is resolved once, so a swap during loading cannot pair one version's manifest with another's
+        files."""
+        vdir = store.resolve_version_dir(Path(index_dir))
+        manifest = store.read_manifest(vdir)
         embedder = embedder or load_embedder(manifest["embedder"].get("ref", "default"))
-        return cls(store.load_index(Path(index_dir), embedder_id=embedder.id), embedder, settings)
+        return cls(store.load_index(vdir, embedder_id=embedder.id), embedder, settings)
 
     @property
     def chunks(self) -> list[Chunk]:

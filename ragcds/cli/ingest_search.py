@@ -19,6 +19,7 @@ from ragcds.config import Settings
 from ragcds.errors import BadQuestionFile, InputPDFError
 from ragcds.index.build import BuildReport, build_index
 from ragcds.index.embedders import load_embedder
+from ragcds.index.update import CachedPageReader
 from ragcds.ingest.pdf import check_pdf_file
 from ragcds.retrieve import MODES, Hit, HybridRetriever
 
@@ -89,7 +90,8 @@ def ingest(
     emb = load_embedder(embedder)
     progress, update = _progress_display()
     with progress:
-        report = build_index(pdf, index, emb, embedder, Settings(embedder=embedder), progress=update)
+        report = build_index(pdf, index, emb, embedder, Settings(embedder=embedder), progress=update,
+                             reader=CachedPageReader(index))
     if json_out:
         out.print_json(json.dumps(report.to_dict()))
     else:

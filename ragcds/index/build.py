@@ -28,6 +28,7 @@ from ragcds.ingest.structure import Structure, build_structure
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 Chunker = Callable[..., list[Chunk]]
+PageReader = Callable[..., list[Page]]  # (pdf, progress=fn(done, total)) -> pages, like ingest.pdf.read_pdf
 
 
 @dataclass
@@ -85,10 +86,10 @@ class Parsed:
 
 
 def parse_pdf(pdf: Path, settings: Settings, progress: Progress | None = None,
-              chunker: Chunker = chunk_sections) -> Parsed:
+              chunker: Chunker = chunk_sections, reader: PageReader | None = None) -> Parsed:
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    pages = read_pdf(pdf, progress=(lambda d, n: progress("read", d, n)) if progress else None)
+    pages = (reader or read_pdf)(pdf, progress=(lambda d, n: progress("read", d, n)) if progress else None)
     seconds["read"] = time.perf_counter() - t
     t = time.perf_counter()
     cleaned, stats = clean_pages(pages, settings.clean)
@@ -113,13 +114,14 @@ def build_index(
     chunker: Chunker = chunk_sections,
     activate: bool = True,
     before_activate: Callable[[Path], None] | None = None,
+    reader: PageReader | None = None,
 ) -> BuildReport:
     """Build a new version of the index at ``index_dir`` (atomic; the live version is untouched on error)."""
     settings = settings or Settings()
     index_dir = Path(index_dir)
     with store.writer_lock(index_dir):
         store.remove_stale_temps(index_dir)
-        parsed = parse_pdf(pdf, settings, progress, chunker)
+        parsed = parse_pdf(pdf, settings, progress, chunker, reader)
         seconds = dict(parsed.seconds)
         if not parsed.chunks:
             raise RagcdsError(f"{pdf} produced no chunks — is it a guideline with numbered sections?")

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ragcds.errors import InputPDFError
 
@@ -103,7 +104,7 @@ def assign_labels(texts: list[str], window: int = 3) -> list[tuple[str, bool]]:
     return labels
 
 
-def _pdf_page_labels(reader) -> list[str] | None:
+def pdf_page_labels(reader) -> list[str] | None:
     """Labels from the PDF's own /PageLabels tree, or None when the PDF has none."""
     try:
         root = reader.trailer["/Root"]
@@ -128,8 +129,14 @@ def check_pdf_file(path: Path) -> Path:
     return path
 
 
-def read_pdf(path: Path, progress: Callable[[int, int], None] | None = None) -> list[Page]:
-    """Extract text per page. Raises InputPDFError with the fix for unusable input."""
+def read_pdf(
+    path: Path,
+    progress: Callable[[int, int], None] | None = None,
+    extract: Callable[[Any], str] | None = None,
+) -> list[Page]:
+    """Extract text per page. Raises InputPDFError with the fix for unusable input.
+
+    ``extract`` (a pypdf page → text) lets a caller reuse cached text of unchanged pages."""
     import pypdf
     from pypdf.errors import PdfReadError
 
@@ -148,7 +155,7 @@ def read_pdf(path: Path, progress: Callable[[int, int], None] | None = None) -> 
         n = len(reader.pages)
         texts = []
         for i, page in enumerate(reader.pages):
-            texts.append(page.extract_text() or "")
+            texts.append(extract(page) if extract else page.extract_text() or "")
             if progress:
                 progress(i + 1, n)
     except InputPDFError:
@@ -161,7 +168,7 @@ def read_pdf(path: Path, progress: Callable[[int, int], None] | None = None) -> 
         raise InputPDFError(
             f"{path} has no text layer (scanned images?) — run OCR first (e.g. ocrmypdf in.pdf out.pdf) and ingest that"
         )
-    own = _pdf_page_labels(reader)
+    own = pdf_page_labels(reader)
     text_labels = assign_labels(texts)
     pages = []
     for i, t in enumerate(texts):

@@ -1,0 +1,247 @@
+"""`ragcds index ...`: gated re-indexing (update), edition diffs, versions, rollback (activate) and gc."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ragcds.cli.common import IndexOpt, console, default_index, handle_errors, out
+from ragcds.config import Settings
+from ragcds.index import versions
+from ragcds.index.diff import diff_refs, to_json, to_markdown
+from ragcds.index.gates import GateReport
+from ragcds.index.update import UpdateReport, update_index
+from ragcds.ingest.pdf import check_pdf_file
+
+DEFAULT_INDEX = default_index()
+index_app = typer.Typer(
+    help="Maintain the index: gated updates, diffs, versions, rollback, cleanup.", no_args_is_help=True
+)
+
+EmbedderOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="RAGCDS_EMBEDDER",
+        help="'default' (packaged all-MiniLM-L6-v2) or a local sentence-transformers folder; must match "
+        "the live "
+        "version's embedder for vectors to be reused.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def gate_table(report: GateReport) -> Table:
+    table = Table(
+        title="Validation gates" + (f" (vs {report.previous})" if report.previous else ""),
+        title_justify="left",
+    )
+    for col in ("gate", "result", "new version", "threshold", "detail"):
+        table.add_column(col)
+    for r in report.results:
+        detail = r.detail + ("; e.g. " + " | ".join(r.examples[:3]) if r.examples else "")
+        table.add_row(
+            r.name,
+            "[green]pass[/green]" if r.passed else "[bold red]FAIL[/bold red]",
+            r.value,
+            r.threshold,
+            detail,
+        )
+    return table
+
+
+def print_update(rep: UpdateReport, elapsed: float) -> None:
+    c = rep.counts
+    table = Table(
+        title=f"Update {rep.previous_version or '(none)'} → {rep.new_version}",
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_row(
+        "chunks",
+        f"{rep.build.chunks}: {c.unchanged} unchanged, {c.moved} moved, {c.changed} changed, "
+        f"{c.added} added, {c.removed} removed",
+    )
+    table.add_row("embedding", f"{rep.build.embedded} embedded, {rep.build.reused} reused")
+    table.add_row(
+        "page text",
+        f"{rep.page_cache.get('misses', 0)} pages extracted, {rep.page_cache.get('hits', 0)} "
+        "reused from the page cache",
+    )
+    table.add_row(
+        "sections touched",
+        ", ".join(c.changed_sections[:12])
+        + (f" (+{len(c.changed_sections) - 12} more)" if len(c.changed_sections) > 12 else ""),
+    )
+    stages = {**rep.build.stage_seconds, **{k: v for k, v in rep.seconds.items() if k != "build"}}
+    table.add_row("time", " · ".join(f"{k} {v:.1f}s" for k, v in stages.items()) + f" · total {elapsed:.1f}s")
+    console.print(table)
+    console.print(gate_table(rep.gates))
+    idx = rep.index_dir
+    if rep.activated and rep.forced:
+        console.print(
+            f"[yellow]forced live despite failed gates ({', '.join(rep.gates.failed)}): {rep.reason}[/yellow]"
+        )
+    if rep.activated:
+        console.print(
+            f"live version: {rep.new_version} (rollback: ragcds index activate {rep.previous_version} "
+            f"--index {idx})"
+            if rep.previous_version
+            else f"live version: {rep.new_version}"
+        )
+        console.print(
+            f"see what changed: ragcds index diff {idx}@{rep.previous_version} {idx}@{rep.new_version}"
+            if rep.previous_version
+            else f'next: ragcds search "severe malaria" --index {idx}'
+        )
+    else:
+        console.print(
+            f"[bold red]blocked:[/bold red] gate(s) {', '.join(rep.gates.failed)} failed; the live version "
+            f"stays {rep.previous_version}. New version {rep.new_version} is kept inactive.\n"
+            f"inspect: ragcds index diff {idx} {idx}@{rep.new_version}\n"
+            f'activate anyway: ragcds index activate {rep.new_version} --force --reason "..." --index {idx}'
+        )
+
+
+@index_app.command()
+@handle_errors
+def update(
+    pdf: Annotated[
+        Path, typer.Argument(help="The new guideline PDF (errata or new edition).", show_default=False)
+    ],
+    index: IndexOpt = DEFAULT_INDEX,
+    embedder: EmbedderOpt = "default",
+    force: Annotated[
+        bool, typer.Option("--force", help="Go live even if a gate fails (needs --reason).")
+    ] = False,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why a forced version may go live (recorded).")
+    ] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-index from a new PDF: embed only changed chunks, run the validation gates, then go live."""
+    from ragcds.cli.ingest_search import _progress_display
+    from ragcds.index.embedders import load_embedder
+
+    start = time.perf_counter()
+    check_pdf_file(pdf)
+    if force and not reason.strip():
+        raise typer.BadParameter(
+            '--force needs --reason "why this version may go live"', param_hint="--reason"
+        )
+    emb = load_embedder(embedder)
+    progress, progress_fn = _progress_display()
+    with progress:
+        rep = update_index(
+            pdf,
+            index,
+            emb,
+            embedder,
+            Settings(embedder=embedder),
+            progress=progress_fn,
+            force=force,
+            reason=reason,
+        )
+    if json_out:
+        sys.stdout.write(json.dumps(rep.to_dict(), ensure_ascii=False, indent=1) + "\n")
+    else:
+        print_update(rep, time.perf_counter() - start)
+    if not rep.activated:
+        raise typer.Exit(1)
+
+
+@index_app.command()
+@handle_errors
+def diff(
+    old: Annotated[
+        str, typer.Argument(help="Old edition: a PDF, an index dir (CURRENT), a version dir or DIR@ID.")
+    ],
+    new: Annotated[str, typer.Argument(help="New edition, same forms as OLD.")],
+    json_out: JsonOpt = False,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the report to this file.")] = None,
+) -> None:
+    """Show sections added/removed/changed and, first, every changed line with numbers or doses."""
+    rep = diff_refs(old, new)
+    text = to_json(rep) + "\n" if json_out else to_markdown(rep)
+    if out_file:
+        out_file.write_text(text, encoding="utf-8")
+        console.print(
+            f"wrote {out_file}: {len(rep.numbers)} changed number lines, {len(rep.changed)} changed, "
+            f"{len(rep.added)} added, {len(rep.removed)} removed sections"
+        )
+    else:
+        sys.stdout.write(text)
+
+
+@index_app.command("versions")
+@handle_errors
+def list_versions(index: IndexOpt = DEFAULT_INDEX, json_out: JsonOpt = False) -> None:
+    """List index versions: id, build time, source, chunks, gate status; the live one is marked."""
+    rows = versions.version_rows(index)
+    if json_out:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        return
+    if not rows:
+        console.print(f"no versions in {index} — build one: ragcds ingest PDF --index {index}")
+        return
+    table = Table(title=f"Index versions in {index}", title_justify="left")
+    for col in ("", "version", "built", "source", "sha256", "chunks", "gates"):
+        table.add_column(col, no_wrap=col in ("version", "gates"), min_width=24 if col == "version" else None)
+    for r in rows:
+        table.add_row(
+            "[bold green]live[/bold green]" if r["live"] else "",
+            r["version_id"],
+            r["built_at"],
+            r["source_file"],
+            r["source_sha256"][:12],
+            str(r["chunks"]),
+            r["gates"],
+        )
+    out.print(table)
+
+
+@index_app.command()
+@handle_errors
+def activate(
+    version_id: Annotated[str, typer.Argument(help="Version id (see: ragcds index versions).")],
+    index: IndexOpt = DEFAULT_INDEX,
+    force: Annotated[
+        bool, typer.Option("--force", help="Activate a version whose gates failed (needs --reason).")
+    ] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in history.jsonl).")] = "",
+) -> None:
+    """Make a complete version live (rollback); refuses incomplete and (without --force) failed versions."""
+    row = versions.activate(index, version_id, force=force, reason=reason)
+    console.print(f"live version: {version_id} (was {row['from']})")
+
+
+@index_app.command()
+@handle_errors
+def gc(
+    keep: Annotated[
+        int, typer.Option("--keep", min=1, help="Newest complete versions to keep (plus the live one).")
+    ] = 3,
+    index: IndexOpt = DEFAULT_INDEX,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete old versions (never the live one) and leftovers of interrupted builds."""
+    res = versions.gc(index, keep)
+    if json_out:
+        sys.stdout.write(json.dumps(res) + "\n")
+        return
+    console.print(
+        f"removed {len(res['removed'])} version(s)"
+        f"{': ' + ', '.join(res['removed']) if res['removed'] else ''}; "
+        f"{res['temps_removed']} stale build folder(s), {len(res['incomplete_removed'])} incomplete; "
+        f"kept {', '.join(res['kept'])}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `index` command group to the root app."""
+    app.add_typer(index_app, name="index")
