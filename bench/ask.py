@@ -29,8 +29,14 @@ def run(generator, retriever, questions: list[str], fmt: str, k: int, max_new_to
     stages: dict[str, list[float]] = {"retrieve": [], "prompt": [], "generate": [], "total": []}
     parsed = repaired = generated = 0
     for q in questions:
-        a = answer_question(q, generator=generator, retriever=retriever, format=fmt, k=k,  # type: ignore[arg-type]
-                            max_new_tokens=max_new_tokens)
+        a = answer_question(
+            q,
+            generator=generator,
+            retriever=retriever,
+            format=fmt,
+            k=k,  # type: ignore[arg-type]
+            max_new_tokens=max_new_tokens,
+        )
         for s in stages:
             if s in a.timings:
                 stages[s].append(a.timings[s])
@@ -71,16 +77,23 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=1))
         return 0
     base = {r["format"]: r["generate"] for r in results if r["backend"] == "extractive"}
-    print(f"{len(questions)} dev questions, k={args.k}, max_new_tokens={args.max_new_tokens}; medians in seconds")
-    head = (f"{'backend':<13}{'model':<34}{'format':<7}{'retrieve':>9}{'prompt':>8}{'generate':>10}"
-            f"{'total':>8}{'x extr.':>9}{'parsed':>9}{'repaired':>9}")
+    print(
+        f"{len(questions)} dev questions, k={args.k}, max_new_tokens={args.max_new_tokens}; "
+        "medians in seconds"
+    )
+    head = (
+        f"{'backend':<13}{'model':<34}{'format':<7}{'retrieve':>9}{'prompt':>8}{'generate':>10}"
+        f"{'total':>8}{'x extr.':>9}{'parsed':>9}{'repaired':>9}"
+    )
     print(head)
     print("-" * len(head))
     for r in results:
         ratio = r["generate"] / base[r["format"]] if base.get(r["format"]) else float("nan")
-        print(f"{r['backend']:<13}{r['model'][:33]:<34}{r['format']:<7}{r['retrieve']:>9.3f}{r['prompt']:>8.4f}"
-              f"{r['generate']:>10.3f}{r['total']:>8.2f}{ratio:>9.0f}"
-              f"{r['parsed']:>5}/{r['generated']:<3}{r['repaired']:>9}")
+        print(
+            f"{r['backend']:<13}{r['model'][:33]:<34}{r['format']:<7}{r['retrieve']:>9.3f}{r['prompt']:>8.4f}"
+            f"{r['generate']:>10.3f}{r['total']:>8.2f}{ratio:>9.0f}"
+            f"{r['parsed']:>5}/{r['generated']:<3}{r['repaired']:>9}"
+        )
     return 0
 
 

@@ -85,3 +85,9 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     index_version: str = ""
+    # added by issue #3 (all optional): the verbatim treatment quotation (policy "quoted"), warnings such as
+    # removed dose strings or invalid citations, whether a malformed packet was repaired, and the raw reply.
+    quote: str = ""
+    notes: list[str] = field(default_factory=list)
+    repaired: bool = False
+    raw: str = ""

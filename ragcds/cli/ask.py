@@ -1,0 +1,140 @@
+"""`ragcds ask` and `ragcds logs`: cited answers from the UCG 2023, and the audit log of past answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from ragcds.cli.common import IndexOpt, default_index, handle_errors, out
+from ragcds.generate.base import FORMATS, Answer
+
+
+def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise typer.BadParameter(f"{what} must be one of {', '.join(choices)}")
+    return value
+
+
+def print_answer(answer: Answer) -> None:
+    out.print(escape(answer.text))
+    if answer.fields:
+        for name, value in answer.fields.items():
+            shown = "; ".join(value) if isinstance(value, list) else value
+            out.print(f"  {name}: {escape(str(shown))}")
+    if answer.quote:
+        out.print("")
+        out.print(escape(answer.quote))
+    if answer.citations:
+        out.print("\nSources:")
+        for c in answer.citations:
+            out.print(("  " if c.valid else "  [red]") + escape(c.label()) + ("" if c.valid else "[/red]"))
+    for note in answer.notes:
+        out.print(f"[dim]note: {escape(note)}[/dim]")
+    ms = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in answer.timings.items())
+    out.print(f"[dim]{answer.backend}:{escape(answer.model)} · {answer.mode} · {answer.policy} · {ms}[/dim]")
+
+
+@handle_errors
+def ask(
+    question: Annotated[str, typer.Argument(help="The clinical question.", show_default=False)],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="prose, xml (triage packet) or array.")
+    ] = "prose",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            envvar="RAGCDS_MODEL",
+            help="HF folder, .gguf file, http(s):// server URL, or smollm2 / gemma3-270m.",
+        ),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="auto, transformers, openai, llamacpp or extractive.")
+    ] = "auto",
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=20, help="Passages given to the model.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the answer record as JSON.")] = False,
+    no_rag: Annotated[
+        bool, typer.Option("--no-rag", help="Ask the model closed-book (no passages).")
+    ] = False,
+    policy: Annotated[
+        str,
+        typer.Option(
+            envvar="RAGCDS_POLICY", help="Treatment/dosing questions: quote the UCG verbatim, or refuse."
+        ),
+    ] = "quote",
+    index: IndexOpt = default_index(),  # noqa: B008
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Generation budget in tokens.")] = 256,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy.")] = 0.0,
+    model_name: Annotated[
+        str | None,
+        typer.Option(envvar="RAGCDS_OPENAI_MODEL", help="Model name sent to an OpenAI-compatible server."),
+    ] = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not write the audit log (or RAGCDS_LOG=0).")
+    ] = False,
+) -> None:
+    """Answer a clinical question from the UCG 2023, with citations."""
+    from ragcds import audit
+    from ragcds.generate.answer import answer_question, answer_to_json
+    from ragcds.generate.backends import backend_names, load_generator
+    from ragcds.retrieve import HybridRetriever, check_question
+
+    check_question(question)
+    _choice(format, FORMATS, "--format")
+    _choice(backend, ("auto", *backend_names()), "--backend")
+    _choice(policy, ("quote", "refuse"), "--policy")
+    options = {"model_name": model_name} if model_name else {}
+    generator = load_generator(model, backend, **options)
+    retriever = None if no_rag else HybridRetriever.open(index)
+    answer = answer_question(
+        question,
+        generator=generator,
+        retriever=retriever,
+        format=format,  # type: ignore[arg-type]
+        k=k,
+        rag=not no_rag,
+        policy=policy,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+    )
+    if not no_log:
+        audit.log_answer(answer)
+    if json_out:
+        out.print_json(json.dumps(answer_to_json(answer), ensure_ascii=False))
+    else:
+        print_answer(answer)
+
+
+@handle_errors
+def logs(
+    n: Annotated[int, typer.Option("-n", min=1, help="How many recent answers.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the log rows as JSON.")] = False,
+) -> None:
+    """List recent answers from the audit log (RAGCDS_HOME/logs.db)."""
+    from ragcds import audit
+
+    rows = audit.recent(n)
+    if json_out:
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        out.print(f'no answers logged yet in {audit.db_path()} — try: ragcds ask "signs of severe malaria"')
+        return
+    for r in rows:
+        pages = ",".join(p for pages in r["pages"] for p in pages)
+        out.print(
+            f"#{r['id']} {r['ts']} {r['backend']}:{escape(r['model'])} {r['format']} {r['policy']} "
+            f"{r['latency_ms']:.0f} ms pages {pages}"
+        )
+        out.print(f"  Q: {escape(r['question'][:200])}")
+        out.print(f"  A: {escape(r['answer'][:200].replace(chr(10), ' '))}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `ask` and `logs` to the root app."""
+    app.command()(ask)
+    app.command()(logs)

@@ -1,0 +1,110 @@
+"""OpenAI-compatible chat server backend (vLLM, llama-server, Ollama, ...) over httpx.
+
+Guided decoding is requested for the constrained formats — array: `response_format` json_schema; xml:
+vLLM's `guided_regex` (or `guided_grammar` with guided="grammar") — and the reply is still validated by
+the answer pipeline, which repairs it or records a parse failure.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from ragcds.errors import BackendUnavailable
+from ragcds.generate.base import GenerationRequest
+from ragcds.generate.formats import grammar, json_schema, xml_regex
+
+
+def base_url(ref: str) -> str:
+    url = ref.rstrip("/")
+    for suffix in ("/chat/completions", "/completions"):
+        if url.endswith(suffix):
+            url = url[: -len(suffix)]
+    return url
+
+
+def guided_options(format: str, guided: str = "regex") -> dict[str, Any]:
+    """Extra request body fields that ask the server to constrain the reply."""
+    if format == "array":
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "triage_array", "schema": json_schema(), "strict": True},
+            }
+        }
+    if format == "xml":
+        return {"guided_grammar": grammar("xml")} if guided == "grammar" else {"guided_regex": xml_regex()}
+    return {}
+
+
+class OpenAIGenerator:
+    backend = "openai"
+    supports_system = True
+
+    def __init__(
+        self,
+        ref: str,
+        model_name: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        guided: str = "regex",
+        client: httpx.Client | None = None,
+        **_: Any,
+    ):
+        self.base = base_url(ref)
+        self.api_key = api_key or os.environ.get("RAGCDS_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        self.timeout = httpx.Timeout(timeout, connect=10.0)
+        self.guided = guided
+        self.client = client or httpx.Client(timeout=self.timeout)
+        self._model_name = model_name or os.environ.get("RAGCDS_OPENAI_MODEL")
+        self.model_id = self._model_name or self.base
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = f"{self.base}{path}"
+        try:
+            resp = self.client.request(method, url, headers=self._headers(), **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise BackendUnavailable(
+                f"cannot reach {url} — is the server running? Start it (e.g. `vllm serve MODEL` or "
+                "`llama-server -m model.gguf --port 8080`) or pass the right --model URL"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise BackendUnavailable(f"{url} timed out — raise the timeout or use a smaller model") from exc
+        if resp.status_code >= 400:
+            raise BackendUnavailable(
+                f"{url} answered HTTP {resp.status_code}: {resp.text[:200]!r} — check "
+                "--model-name / RAGCDS_OPENAI_MODEL and RAGCDS_OPENAI_API_KEY"
+            )
+        return resp
+
+    def model_name(self) -> str:
+        """The configured name, else the first model the server lists."""
+        if not self._model_name:
+            try:
+                data = self._request("GET", "/models").json().get("data") or []
+                self._model_name = data[0]["id"] if data else "default"
+            except (BackendUnavailable, ValueError, KeyError, TypeError):
+                self._model_name = "default"
+            self.model_id = self._model_name
+        return self._model_name
+
+    def generate(self, request: GenerationRequest) -> str:
+        body: dict[str, Any] = {
+            "model": self.model_name(),
+            "messages": request.messages,
+            "max_tokens": request.max_new_tokens,
+            "temperature": request.temperature,
+            **guided_options(request.format, self.guided),
+        }
+        data = self._request("POST", "/chat/completions", json=body).json()
+        try:
+            return str(data["choices"][0]["message"]["content"] or "").strip()
+        except (KeyError, IndexError, TypeError) as exc:
+            raise BackendUnavailable(
+                f"{self.base} returned no choices — is it an OpenAI-compatible server?"
+            ) from exc

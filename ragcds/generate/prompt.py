@@ -1,0 +1,134 @@
+"""Prompts: numbered, cited passages + instructions, rendered with the model's own chat template.
+
+Messages are built as system + user. Templates that reject a system role (Gemma) get the instructions
+merged into the first user turn: `fit_messages(messages, supports_system=False)`. A tokenizer with no
+template at all gets the Gemma turn format (model_type gemma*) or a plain "User:/Assistant:" layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ragcds.generate.base import Message
+from ragcds.retrieve import Hit
+
+BASE_RULES = (
+    "You are a clinical decision-support assistant for health workers in Uganda. "
+    "Answer only from the numbered passages of the Uganda Clinical Guidelines 2023 (UCG) given below. "
+    "Cite the passage number in square brackets after each statement, e.g. [1]. "
+    "If the passages do not answer the question, say that the UCG passages provided do not cover it. "
+    "Never state a drug dose that is not written in the passages."
+)
+CLOSED_BOOK_RULES = (
+    "You are a clinical decision-support assistant for health workers in Uganda. "
+    "Answer from your knowledge of the Uganda Clinical Guidelines 2023. "
+    "Be brief and say when you are unsure. "
+    "Do not state drug doses."
+)
+NO_TREATMENT_RULE = (
+    "Do not give treatment or drug doses yourself: "
+    "the guideline's treatment text is quoted to the user separately."
+)
+FORMAT_RULES = {
+    "prose": "Answer in a few short sentences.",
+    "xml": (
+        "Reply with one triage packet and nothing else, exactly in this form:\n"
+        "<r><t>LEVEL</t><c>CONDITION</c><cf>CONFIDENCE</cf><sg>ACTION|ACTION</sg><ns>NEXT STEP|NEXT STEP</ns>"
+        "<rf>RED FLAG|RED FLAG</rf></r>\n"
+        "LEVEL is emergency, urgent or routine; CONFIDENCE is high, medium or low; lists have 1 to 4 items "
+        "separated by |. Put the passage number in brackets after each item, e.g. [1]."
+    ),
+    "array": (
+        "Reply with one JSON array and nothing else: [LEVEL, CONDITION, CONFIDENCE, [ACTIONS], [NEXT STEPS], "
+        '[RED FLAGS]]. LEVEL is "emergency", "urgent" or "routine"; CONFIDENCE is "high", "medium" or '
+        '"low"; each list has 1 to 4 short strings. '
+        "Put the passage number in brackets after each item, e.g. [1]."
+    ),
+}
+GEMMA_TURNS = "<start_of_turn>{role}\n{content}<end_of_turn>\n"
+
+
+def format_passages(passages: Sequence[Hit], max_chars: int = 1200) -> str:
+    """`[1] §2.5.2.2 Complicated/Severe Malaria, p. 100` then the passage text, for each passage."""
+    blocks = []
+    for i, hit in enumerate(passages, 1):
+        text = hit.chunk.text if len(hit.chunk.text) <= max_chars else hit.chunk.text[:max_chars] + " …"
+        blocks.append(f"[{i}] {hit.citation()}\n{text}")
+    return "\n\n".join(blocks)
+
+
+def build_messages(
+    question: str,
+    passages: Sequence[Hit],
+    format: str = "prose",
+    *,
+    rag: bool = True,
+    treatment: bool = False,
+    max_passage_chars: int = 1200,
+) -> list[Message]:
+    """System instructions + a user turn holding the passages (none when rag=False) and the question."""
+    rules = [BASE_RULES if rag else CLOSED_BOOK_RULES]
+    if treatment:
+        rules.append(NO_TREATMENT_RULE)
+    rules.append(FORMAT_RULES[format])
+    if rag:
+        user = (
+            f"Passages from the UCG 2023:\n\n{format_passages(passages, max_passage_chars)}\n\n"
+            f"Question: {question}"
+        )
+    else:
+        user = f"Question: {question}"
+    return [{"role": "system", "content": "\n".join(rules)}, {"role": "user", "content": user}]
+
+
+def fit_messages(messages: list[Message], supports_system: bool) -> list[Message]:
+    """Merge system content into the first user turn when the template has no system role."""
+    if supports_system or not any(m["role"] == "system" for m in messages):
+        return [dict(m) for m in messages]
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    for m in rest:
+        if m["role"] == "user":
+            m["content"] = f"{system}\n\n{m['content']}"
+            break
+    else:
+        rest.insert(0, {"role": "user", "content": system})
+    return rest
+
+
+def has_template(tokenizer: Any) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def template_supports_system(tokenizer: Any) -> bool:
+    """Try the template with a system message; a missing template or an exception means no system role."""
+    if not has_template(tokenizer):
+        return False
+    probe = [{"role": "system", "content": "S-PROBE"}, {"role": "user", "content": "U-PROBE"}]
+    try:
+        text = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
+    except Exception:  # noqa: BLE001 - jinja raise_exception("System role not supported") and friends
+        return False
+    return "S-PROBE" in str(text)
+
+
+def render_fallback(messages: list[Message], model_type: str = "") -> str:
+    """Chat text for a tokenizer without a template: Gemma turns for gemma models, plain otherwise."""
+    msgs = fit_messages(messages, supports_system=False)
+    if model_type.startswith("gemma"):
+        turns = "".join(
+            GEMMA_TURNS.format(role="model" if m["role"] == "assistant" else "user", content=m["content"])
+            for m in msgs
+        )
+        return turns + "<start_of_turn>model\n"
+    lines = [f"{'Assistant' if m['role'] == 'assistant' else 'User'}: {m['content']}" for m in msgs]
+    return "\n\n".join(lines) + "\n\nAssistant:"
+
+
+def render_chat(tokenizer: Any, messages: list[Message], model_type: str = "") -> str:
+    """The prompt text using the tokenizer's own chat template (system merged when unsupported)."""
+    if not has_template(tokenizer):
+        return render_fallback(messages, model_type)
+    msgs = fit_messages(messages, template_supports_system(tokenizer))
+    return str(tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))

@@ -1,0 +1,70 @@
+"""Prompt building: numbered cited passages, system-role handling, chat-template fallbacks."""
+
+from __future__ import annotations
+
+from ragcds.generate.prompt import (
+    build_messages,
+    fit_messages,
+    format_passages,
+    render_chat,
+    render_fallback,
+    template_supports_system,
+)
+from tests.test_formats import PASSAGES
+
+
+class Tok:
+    """A tokenizer stub: a template that either supports a system role or raises like Gemma 2's."""
+
+    def __init__(self, template: str | None, system_ok: bool = True):
+        self.chat_template = template
+        self.system_ok = system_ok
+
+    def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
+        if not self.system_ok and any(m["role"] == "system" for m in messages):
+            raise ValueError("System role not supported")
+        return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"
+
+
+def test_passages_numbered_and_labelled():
+    text = format_passages(PASSAGES)
+    assert text.startswith("[1] §2.5.2.2 Complicated/Severe Malaria, p. 100\ntext 1")
+    assert "[2] §1.3.2 Acute Organophosphate Poisoning, p. 37\ntext 2" in text
+
+
+def test_build_messages_rag_and_closed_book():
+    msgs = build_messages("What is severe malaria?", PASSAGES, "xml")
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    assert "[1] §2.5.2.2" in msgs[1]["content"] and "<r><t>" in msgs[0]["content"]
+    closed = build_messages("What is severe malaria?", PASSAGES, "prose", rag=False)
+    assert "§" not in closed[1]["content"] and "text 1" not in closed[1]["content"]
+    assert "Do not give treatment" in build_messages("q", PASSAGES, treatment=True)[0]["content"]
+
+
+def test_fit_messages_merges_system_into_first_user_turn():
+    msgs = fit_messages([{"role": "system", "content": "RULES"}, {"role": "user", "content": "Q"}], False)
+    assert msgs == [{"role": "user", "content": "RULES\n\nQ"}]
+    same = fit_messages([{"role": "system", "content": "RULES"}, {"role": "user", "content": "Q"}], True)
+    assert same[0]["role"] == "system"
+
+
+def test_template_probe_detects_system_support():
+    assert template_supports_system(Tok("t", True))
+    assert not template_supports_system(Tok("t", False))
+    assert not template_supports_system(Tok(None))
+
+
+def test_render_chat_uses_template_and_merges_when_rejected():
+    msgs = build_messages("q?", PASSAGES)
+    assert render_chat(Tok("t", True), msgs).startswith("<system>")
+    gemma_like = render_chat(Tok("t", False), msgs)
+    assert "<system>" not in gemma_like and gemma_like.startswith("<user>You are")
+
+
+def test_gemma_turn_fallback_without_template():
+    msgs = build_messages("q?", PASSAGES)
+    text = render_chat(Tok(None), msgs, model_type="gemma3_text")
+    assert text.startswith("<start_of_turn>user\nYou are") and text.endswith(
+        "<end_of_turn>\n<start_of_turn>model\n"
+    )
+    assert render_fallback(msgs, "llama").endswith("Assistant:")
