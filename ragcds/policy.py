@@ -115,20 +115,25 @@ def treatment_lines(chunk: Chunk) -> str:
     return chunk.text
 
 
+def treatment_tier(chunk: Chunk) -> int:
+    """2: under or containing a Management/Treatment heading; 1: carries a dose; 0: neither."""
+    if TREATMENT_HEAD.match(chunk.subheading or "") or any(TREATMENT_HEAD.match(x) for x in chunk.text.split("\n")):
+        return 2
+    return 1 if DOSE.search(chunk.text) else 0
+
+
 def is_treatment_chunk(chunk: Chunk) -> bool:
-    return bool(
-        TREATMENT_HEAD.match(chunk.subheading or "")
-        or any(TREATMENT_HEAD.match(line) for line in chunk.text.split("\n"))
-        or DOSE.search(chunk.text)
-    )
+    return treatment_tier(chunk) > 0
 
 
 def treatment_chunks(
     passages: Sequence[Hit], all_chunks: Sequence[Chunk] = (), limit: int = 2
 ) -> list[Chunk]:
-    """Treatment chunks to quote: those among the passages (rank order), else the Management chunks of the
-    top passage's section found in the index."""
-    found = [h.chunk for h in passages if is_treatment_chunk(h.chunk)]
+    """Treatment chunks to quote: those among the passages — chunks under a Management/Treatment heading before
+    chunks that merely carry a number with a unit (a haemoglobin table is not treatment), then rank order —
+    else the Management chunks of the top passage's section found in the index."""
+    tiers = [(treatment_tier(h.chunk), i, h.chunk) for i, h in enumerate(passages)]
+    found = [c for tier, _, c in sorted(tiers, key=lambda t: (-t[0], t[1])) if tier > 0]
     if passages and not found and all_chunks:
         section = passages[0].chunk.section
         found = [c for c in all_chunks if c.section == section and is_treatment_chunk(c)]

@@ -83,3 +83,12 @@ def test_out_of_scope_needs_both_scores_weak():
     assert policy.out_of_scope(Scored(0.40, 5.0), "q")[0]
     assert not policy.out_of_scope(Scored(0.40, 9.0), "q")[0]
     assert not policy.out_of_scope(Scored(0.70, 5.0), "q")[0]
+
+
+def test_management_chunks_are_quoted_before_chunks_that_only_carry_numbers():
+    table = Chunk(
+        chunk_id="t1", section="11.1.1", title="Anaemia", heading_path=("x",), subheading="",
+        pdf_pages=(634,), printed_pages=("568",), text="Normal haemoglobin levels\nMen >15 years >13 g 8-10.9 g",
+    )
+    assert policy.treatment_tier(table) == 1 and policy.treatment_tier(MGMT) == 2
+    assert policy.treatment_chunks([Hit(1, table, 1.0), Hit(2, MGMT, 0.9)]) == [MGMT, table]
