@@ -1,0 +1,1 @@
+"""Evaluation: question sets, per-item metrics, bootstrap statistics, the resumable runner, reports."""

@@ -1,0 +1,398 @@
+"""The evaluation runner: retrieval once per question, then each mode, appended per item to OUT/items.jsonl.
+
+An interrupted run continues where it stopped: (mode, id) pairs already in items.jsonl are skipped. The
+run's settings are kept in OUT/config.json; resuming with different settings is refused (``--limit`` may
+change, so a short smoke run can grow into the full run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ragcds import __version__
+from ragcds.errors import RagcdsError
+from ragcds.evaluate.dataset import Question
+from ragcds.evaluate.metrics import aggregate, retrieval_metrics, score_answer
+from ragcds.retrieve import Hit
+
+MODES: tuple[str, ...] = ("closed-book", "rag", "extractive")
+LLM_MODES = frozenset({"closed-book", "rag"})
+RETRIEVE_DEPTH = 10  # retrieval metrics look at the top 10 whatever -k is
+
+
+class RunConfigMismatch(RagcdsError):
+    """OUT holds a run made with other settings."""
+
+
+@dataclass
+class RunConfig:
+    questions: str
+    questions_sha256: str
+    modes: tuple[str, ...] = ("extractive",)
+    model: str | None = None
+    backend: str = "auto"
+    format: str = "prose"
+    k: int = 5
+    policy: str = "quote"
+    max_new_tokens: int = 160
+    temperature: float = 0.0
+    retrieval_mode: str = "hybrid"
+    index_version: str = ""
+    judge_model: str | None = None
+    limit: int | None = None
+    ragcds_version: str = __version__
+    extra: dict = field(default_factory=dict)
+
+    def identity(self) -> dict:
+        d = asdict(self)
+        d.pop("limit")
+        d["modes"] = list(self.modes)
+        return d
+
+    def check(self) -> None:
+        bad = [m for m in self.modes if m not in MODES]
+        if bad or not self.modes:
+            raise RagcdsError(f"unknown mode {', '.join(bad) or '(none)'}; choose from {', '.join(MODES)}")
+        if LLM_MODES & set(self.modes) and not self.model:
+            raise RagcdsError(
+                "modes closed-book and rag need a model: pass --model REF (or run --modes extractive alone)"
+            )
+
+
+class FixedRetriever:
+    """Serves the hits retrieved once per question, so every mode sees the same passages; anything else
+    (chunks, embedder, index: used by the scope policy) comes from the real retriever."""
+
+    def __init__(self, hits: dict[str, list[Hit]], base: object | None = None, mode: str = "hybrid"):
+        self.hits = hits
+        self.base = base
+        self.mode = mode
+
+    def __getattr__(self, name: str) -> object:
+        base = self.__dict__.get("base")
+        if base is None:
+            raise AttributeError(name)
+        return getattr(base, name)
+
+    def search(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        if mode != self.mode and self.base is not None:  # e.g. the scope policy's dense-cosine check
+            return self.base.search(question, k=k, mode=mode)
+        return self.hits[question][:k]
+
+    def search_many(self, questions: Sequence[str], k: int = 5, mode: str = "hybrid") -> list[list[Hit]]:
+        return [self.search(q, k, mode) for q in questions]
+
+
+def read_items(path: Path) -> list[dict]:
+    """Complete records of items.jsonl (a last line cut by an interruption is ignored)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _repair_tail(path: Path) -> None:
+    """Drop a partial last line left by an interruption so the next append starts on a fresh line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def prepare_out(out_dir: Path, config: RunConfig) -> set[tuple[str, str]]:
+    """Create OUT or check it matches; returns the (mode, id) pairs already done."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / "config.json"
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        old_id = {k: v for k, v in old.items() if k != "limit"}
+        new_id = config.identity()
+        diff = [
+            f"{k}: {old_id.get(k)!r} -> {new_id.get(k)!r}"
+            for k in sorted(set(old_id) | set(new_id))
+            if old_id.get(k) != new_id.get(k)
+        ]
+        if diff:
+            raise RunConfigMismatch(
+                f"{out_dir} holds a run with other settings ({'; '.join(diff)}); to start fresh pass a new "
+                f"--out DIR or delete {out_dir}"
+            )
+    cfg_path.write_text(
+        json.dumps(asdict(config) | {"modes": list(config.modes)}, indent=2) + "\n", encoding="utf-8"
+    )
+    items = out_dir / "items.jsonl"
+    _repair_tail(items)
+    return {(r["mode"], r["id"]) for r in read_items(items)}
+
+
+def answer_record(answer: object) -> dict:
+    """The parts of an Answer that metrics and the report need (JSON-safe). ``text`` is the answer as
+    shown: the verbatim treatment quote (policy quoted) followed by the generated text."""
+    cits = [
+        {"n": c.n, "valid": bool(c.valid), "section": c.section, "pdf_pages": list(c.pdf_pages)}
+        for c in getattr(answer, "citations", [])
+    ]
+    shown = [_passage(h) for h in getattr(answer, "passages", [])]
+    quote = getattr(answer, "quote", "") or ""
+    text = f"{quote}\n\n{answer.text}" if quote else answer.text
+    raw = getattr(answer, "raw", "") or ""
+    return {
+        "text": text,
+        "raw": raw if raw and raw != answer.text else "",
+        "policy": answer.policy,
+        "fields": answer.fields,
+        "parse_ok": answer.parse_ok,
+        "citations": cits,
+        "passages": shown,
+        "model": answer.model,
+        "backend": answer.backend,
+        "notes": list(getattr(answer, "notes", []) or []),
+        "timings": {k: round(float(v), 3) for k, v in (answer.timings or {}).items()},
+    }
+
+
+def _passage(h: Hit) -> dict:
+    """A passage as metrics see it: its heading context (section number and title) and its text. Only the
+    chunk id and pages are written to items.jsonl (texts come back from the index on --rescore)."""
+    return {"chunk_id": h.chunk.chunk_id, "pdf_pages": list(h.chunk.pdf_pages), "text": h.chunk.index_text}
+
+
+def _strip_texts(passages: list[dict]) -> list[dict]:
+    return [{k: v for k, v in p.items() if k != "text"} for p in passages]
+
+
+def _hit_ref(h: Hit) -> dict:
+    return {"chunk_id": h.chunk.chunk_id, "section": h.chunk.section, "pdf_pages": list(h.chunk.pdf_pages)}
+
+
+def default_answer_fn() -> Callable[..., object]:
+    from ragcds.generate.answer import answer_question
+
+    return answer_question
+
+
+def run_eval(
+    config: RunConfig,
+    questions: Sequence[Question],
+    retriever: object,
+    out_dir: Path,
+    generator_for: Callable[[str], object],
+    *,
+    answer_fn: Callable[..., object] | None = None,
+    judge: object | None = None,
+    progress: bool = True,
+    on_item: Callable[[dict], None] | None = None,
+) -> dict:
+    """Run every (mode, question) pair not yet in OUT/items.jsonl, then write results.json and the report.
+
+    ``generator_for(mode)`` returns the Generator for a mode (called lazily, once per mode that has work).
+    ``on_item`` is called after each record is written (tests use it to simulate an interruption).
+    """
+    config.check()
+    out_dir = Path(out_dir)
+    done = prepare_out(out_dir, config)
+    todo = [(q, m) for q in questions for m in config.modes if (m, q.id) not in done]
+    pending_q = list(dict.fromkeys(q for q, _ in todo))
+    t0 = time.perf_counter()
+    hits: dict[str, list[Hit]] = {}
+    if pending_q:
+        texts = list(dict.fromkeys(q.question for q in pending_q))
+        depth = max(RETRIEVE_DEPTH, config.k)
+        for text, hs in zip(
+            texts, retriever.search_many(texts, k=depth, mode=config.retrieval_mode), strict=True
+        ):
+            hits[text] = hs
+    retrieval_s = time.perf_counter() - t0
+    fixed = FixedRetriever(hits, retriever, config.retrieval_mode)
+    answer_fn = answer_fn or default_answer_fn()
+    gens: dict[str, object] = {}
+    items_path = out_dir / "items.jsonl"
+    with items_path.open("a", encoding="utf-8") as fh, _progress(progress, len(todo)) as (bar, task):
+        for q, mode in todo:
+            if bar:
+                bar.update(task, description=f"{mode:<11} {q.id}")
+            if mode not in gens:
+                gens[mode] = generator_for(mode)
+            rec = _run_item(config, q, mode, hits[q.question], fixed, gens[mode], answer_fn, judge)
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            if bar:
+                bar.advance(task)
+            if on_item:
+                on_item(rec)
+    results = finalize(out_dir, extra_timings={"retrieval_s_this_session": round(retrieval_s, 2)})
+    return results
+
+
+def _run_item(
+    config: RunConfig,
+    q: Question,
+    mode: str,
+    hs: list[Hit],
+    fixed: FixedRetriever,
+    generator: object,
+    answer_fn: Callable[..., object],
+    judge: object | None,
+) -> dict:
+    rec: dict = {
+        "mode": mode,
+        "id": q.id,
+        "kind": q.kind,
+        "chapter": q.chapter,
+        "triage_gold": q.triage,
+        "retrieval": retrieval_metrics(q.gold_pages, [h.chunk.pdf_pages for h in hs])
+        | {"top": [_hit_ref(h) for h in hs]},
+    }
+    t = time.perf_counter()
+    try:
+        ans = answer_fn(
+            q.question,
+            generator=generator,
+            retriever=fixed,
+            format=config.format,
+            k=config.k,
+            rag=mode != "closed-book",
+            policy=config.policy,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+        )
+        a = answer_record(ans)
+    except RagcdsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad item must not lose a long run; it is recorded
+        rec.update(seconds=round(time.perf_counter() - t, 3), error=f"{type(exc).__name__}: {exc}")
+        return rec
+    rec["seconds"] = round(time.perf_counter() - t, 3)
+    retrieved = [_passage(h) for h in hs[: config.k]]
+    rec["metrics"] = score_answer(q, a, retrieved)
+    if judge is not None:
+        rec["metrics"]["judge_score"] = judge.score(q, a["text"], retrieved)
+    a["passages"] = _strip_texts(a["passages"])
+    rec["answer"] = a
+    rec["reference"] = _strip_texts(retrieved)  # with the shown passages: what `--rescore` re-scores against
+    return rec
+
+
+def _index_texts(index_dir: Path, version: str) -> dict[str, str]:
+    """chunk id -> passage text from the run's index version, else the current one (chunk ids are content
+    hashes, so an id found in another version names the same text)."""
+    from ragcds.index.store import read_jsonl, resolve_version_dir
+    from ragcds.ingest.chunk import Chunk
+
+    path = Path(index_dir) / "versions" / version / "chunks.jsonl"
+    if not (version and path.is_file()):
+        try:
+            path = resolve_version_dir(Path(index_dir)) / "chunks.jsonl"
+        except RagcdsError as exc:
+            raise RagcdsError(
+                f"re-scoring needs the index the run used (pass it with --index): {exc}"
+            ) from exc
+    chunks = (Chunk.from_dict(d) for d in read_jsonl(path))
+    return {c.chunk_id: c.index_text for c in chunks}
+
+
+def rescore(out_dir: Path, index_dir: Path) -> int:
+    """Recompute every item's metrics from the stored answer and passage ids (after a metric-rule change),
+    reading passage texts from the run's index version; judge scores are kept. Rewrites items.jsonl
+    atomically; returns the number of items re-scored."""
+    from ragcds.evaluate.dataset import file_sha256, load_questions
+
+    out_dir = Path(out_dir)
+    cfg = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    qpath = Path(cfg["questions"])
+    if not qpath.is_file() or file_sha256(qpath) != cfg["questions_sha256"]:
+        raise RagcdsError(
+            f"{qpath} is missing or changed since the run; re-scoring needs the same question set"
+        )
+    texts = _index_texts(index_dir, cfg.get("index_version", ""))
+    qs = {q.id: q for q in load_questions(qpath)}
+    items = read_items(out_dir / "items.jsonl")
+    needed = {
+        p["chunk_id"]
+        for it in items
+        if not it.get("error")
+        for p in it.get("reference", []) + it.get("answer", {}).get("passages", [])
+    }
+    missing = needed - set(texts)
+    if missing:
+        raise RagcdsError(
+            f"{len(missing)} passages of the run are not in {index_dir} (e.g. {sorted(missing)[0]}); "
+            "re-scoring needs the index the run used (pass it with --index)"
+        )
+    n = 0
+    for it in items:
+        if it.get("error") or "reference" not in it or it["id"] not in qs:
+            continue
+        fill = [{**p, "text": texts.get(p["chunk_id"], "")} for p in it["reference"]]
+        answer = it["answer"] | {
+            "passages": [{**p, "text": texts.get(p["chunk_id"], "")} for p in it["answer"]["passages"]]
+        }
+        judge = it["metrics"].get("judge_score")
+        it["metrics"] = score_answer(qs[it["id"]], answer, fill)
+        if judge is not None:
+            it["metrics"]["judge_score"] = judge
+        n += 1
+    tmp = out_dir / "items.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items), encoding="utf-8")
+    os.replace(tmp, out_dir / "items.jsonl")
+    return n
+
+
+class _progress:
+    """A rich progress bar with ETA, or nothing."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total, self.bar = enabled and total > 0, total, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None, None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from ragcds.cli.common import console
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.bar.__enter__()
+        return self.bar, self.bar.add_task("eval", total=self.total)
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def finalize(out_dir: Path, extra_timings: dict | None = None) -> dict:
+    """Aggregate items.jsonl into results.json and regenerate report.md and the plots."""
+    from ragcds.evaluate.compare import mode_deltas
+    from ragcds.evaluate.report import write_report
+
+    out_dir = Path(out_dir)
+    cfg = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    items = read_items(out_dir / "items.jsonl")
+    results = {"config": cfg, **aggregate(items, cfg["modes"]), "uplift": mode_deltas(items, cfg["modes"])}
+    if extra_timings:
+        results["timings"]["session"] = extra_timings
+    (out_dir / "results.json").write_text(
+        json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    write_report(out_dir)
+    return results
