@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ragcds.cli.common import IndexOpt, default_index, handle_errors, out
+from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, handle_errors, out
 from ragcds.generate.base import FORMATS, Answer
 
 
@@ -66,7 +66,7 @@ def ask(
             envvar="RAGCDS_POLICY", help="Treatment/dosing questions: quote the UCG verbatim, or refuse."
         ),
     ] = "quote",
-    index: IndexOpt = default_index(),  # noqa: B008
+    index: IndexOpt = DEFAULT_INDEX,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Generation budget in tokens.")] = 256,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy.")] = 0.0,
     model_name: Annotated[

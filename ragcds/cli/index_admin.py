@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ragcds.cli.common import IndexOpt, console, default_index, handle_errors, out
+from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, console, handle_errors, out
 from ragcds.config import Settings
 from ragcds.index import versions
 from ragcds.index.diff import diff_refs, to_json, to_markdown
@@ -19,7 +19,6 @@ from ragcds.index.gates import GateReport
 from ragcds.index.update import UpdateReport, update_index
 from ragcds.ingest.pdf import check_pdf_file
 
-DEFAULT_INDEX = default_index()
 index_app = typer.Typer(
     help="Maintain the index: gated updates, diffs, versions, rollback, cleanup.", no_args_is_help=True
 )
