@@ -92,3 +92,16 @@ def test_triage_rule_and_no_passages():
     assert triage_level("a pregnant woman with headache", PASSAGES[1:]) == "urgent"
     text = ExtractiveGenerator().generate(GenerationRequest(messages=[], format="array", question="q"))
     assert parse_output(text, "array", [])[1]
+
+
+def test_triage_lists_do_not_repeat_a_line_the_book_prints_twice():
+    from ragcds.generate.backends.extractive import triage_fields
+
+    twice = "- Follow up in 2 days and refer if not better"
+    hits = [
+        Hit(1, chunk("a", "Fever", f"Management\n{twice}\n- Give ORS"), 0.9),
+        Hit(2, chunk("b", "Fever", f"Management\n{twice}\n- Review in 2 days"), 0.8),
+    ]
+    fields = triage_fields("child with fever: follow up when?", hits)
+    listed = [x.rsplit(" [", 1)[0] for key in ("actions", "next_steps", "red_flags") for x in fields[key]]
+    assert listed.count(twice.lstrip("- ")) == 1

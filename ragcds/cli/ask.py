@@ -29,7 +29,7 @@ def print_answer(answer: Answer) -> None:
         out.print(escape(answer.quote))
     if answer.citations:
         out.print("\nSources:")
-        for c in answer.citations:
+        for c in sorted(answer.citations, key=lambda c: c.n):
             out.print(("  " if c.valid else "  [red]") + escape(c.label()) + ("" if c.valid else "[/red]"))
     for note in answer.notes:
         out.print(f"[dim]note: {escape(note)}[/dim]")

@@ -90,12 +90,14 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # longest first over the whole list (not per slice), so batches pad to similar lengths
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         step = self.batch_size * 4
-        for start in range(0, len(texts), step):
-            batch = list(texts[start : start + step])
-            out[start : start + len(batch)] = self.model.encode(
-                batch, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                show_progress_bar=False,
+        for start in range(0, len(order), step):
+            rows = order[start : start + step]
+            out[rows] = self.model.encode(
+                [texts[i] for i in rows], batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
             )
             if progress:
                 progress(min(start + step, len(texts)), len(texts))

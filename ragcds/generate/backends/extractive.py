@@ -135,23 +135,34 @@ def _cite(u: Unit, limit: int = 110) -> str:
     return f"{text} [{u.n}]"
 
 
+def _same_text(u: Unit) -> str:
+    return " ".join(u.text.lower().split())
+
+
 def _pick(
-    pool: list[tuple[float, Unit]], rx: re.Pattern | None, used: set[int], k: int, prefer_mgmt: bool = False
+    pool: list[tuple[float, Unit]], rx: re.Pattern | None, used: set, k: int, prefer_mgmt: bool = False
 ) -> list[Unit]:
+    """Best k units matching rx, skipping units already used (by position or by identical text: the book
+    repeats some lines on consecutive pages)."""
     cands = [
         (s + (0.5 if prefer_mgmt and u.in_management else 0.0), u)
         for s, u in pool
         if (rx is None or rx.search(u.text)) and u.order not in used
     ]
     cands.sort(key=lambda su: (-su[0], su[1].order))
-    picked = [u for _, u in cands[:k]]
-    used.update(u.order for u in picked)
+    picked: list[Unit] = []
+    for _, u in cands:
+        if len(picked) == k:
+            break
+        if _same_text(u) not in used:
+            picked.append(u)
+            used.update((u.order, _same_text(u)))
     return picked
 
 
 def triage_fields(question: str, passages: Sequence[Hit]) -> dict:
     pool = ranked(passages, question)
-    used: set[int] = set()
+    used: set = set()
     actions = _pick(pool, ACTION, used, 3, prefer_mgmt=True)
     steps = _pick(pool, NEXT, used, 2)
     flags = _pick(pool, FLAG, used, 3)
