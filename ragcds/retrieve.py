@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from ragcds.index.embedders import Embedder, load_embedder
 from ragcds.ingest.chunk import Chunk
 
 Mode = Literal["hybrid", "dense", "bm25"]
+QUERY_CACHE_SIZE = 256
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 
 
@@ -73,6 +75,7 @@ class HybridRetriever:
         self.index = index
         self.embedder = embedder
         self.settings = settings or RetrieveSettings()
+        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()  # question → vector (a few recent ones)
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder | None = None,
@@ -89,6 +92,19 @@ class HybridRetriever:
     @property
     def chunks(self) -> list[Chunk]:
         return self.index.chunks
+
+    def embed_questions(self, questions: Sequence[str]) -> np.ndarray:
+        """Query vectors, reusing recent ones: the answer pipeline searches one question in several modes."""
+        todo = [q for q in dict.fromkeys(questions) if q not in self._qcache]
+        if todo:
+            for q, v in zip(todo, self.embedder.embed(todo), strict=True):
+                self._qcache[q] = v
+        out = np.stack([self._qcache[q] for q in questions])
+        for q in questions:
+            self._qcache.move_to_end(q)
+        while len(self._qcache) > QUERY_CACHE_SIZE:
+            self._qcache.popitem(last=False)
+        return out
 
     def _dense(self, qvec: np.ndarray, n: int) -> tuple[list[int], dict[int, float]]:
         scores, ids = self.index.dense.search(qvec, n)
@@ -107,7 +123,7 @@ class HybridRetriever:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         qs = [check_question(q) for q in questions]
         n = max(k, self.settings.candidates)
-        qvecs = self.embedder.embed(qs) if mode != "bm25" else None
+        qvecs = self.embed_questions(qs) if mode != "bm25" else None
         out = []
         for i, q in enumerate(qs):
             if mode == "dense":

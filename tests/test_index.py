@@ -192,3 +192,14 @@ def test_llamaindex_retriever_in_a_query_engine(built):
     engine = RetrieverQueryEngine.from_args(retriever, llm=MockLLM(max_tokens=8))
     response = engine.query("artesunate complicated severe malaria")
     assert [n.node.node_id for n in response.source_nodes] == [n.node.node_id for n in nodes]
+
+
+def test_question_is_embedded_once_across_modes(built):
+    index_dir, _, _ = built
+    emb = FakeEmbedder(64)
+    r = HybridRetriever.open(index_dir, emb)
+    first = r.search("zinc for dehydration", k=3, mode="hybrid")
+    r.search("zinc for dehydration", k=3, mode="dense")
+    r.search_many(["zinc for dehydration", "antivenom"], k=3, mode="dense")
+    assert emb.calls == [1, 1]  # the repeated question reused its vector; only "antivenom" was new
+    assert [h.chunk.chunk_id for h in r.search("zinc for dehydration", k=3)] == [h.chunk.chunk_id for h in first]
