@@ -68,3 +68,19 @@ def test_gemma_turn_fallback_without_template():
         "<end_of_turn>\n<start_of_turn>model\n"
     )
     assert render_fallback(msgs, "llama").endswith("Assistant:")
+
+
+def test_render_chat_with_a_known_system_answer_renders_once():
+    class CountingTok(Tok):
+        calls = 0
+
+        def apply_chat_template(self, messages, **kw):
+            CountingTok.calls += 1
+            return super().apply_chat_template(messages, **kw)
+
+    msgs = build_messages("q?", PASSAGES)
+    tok = CountingTok("t", False)
+    probed = render_chat(tok, msgs)
+    CountingTok.calls = 0
+    assert render_chat(tok, msgs, supports_system=False) == probed
+    assert CountingTok.calls == 1  # no probe of the template, just the render

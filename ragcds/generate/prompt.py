@@ -126,9 +126,16 @@ def render_fallback(messages: list[Message], model_type: str = "") -> str:
     return "\n\n".join(lines) + "\n\nAssistant:"
 
 
-def render_chat(tokenizer: Any, messages: list[Message], model_type: str = "") -> str:
-    """The prompt text using the tokenizer's own chat template (system merged when unsupported)."""
+def render_chat(
+    tokenizer: Any, messages: list[Message], model_type: str = "", supports_system: bool | None = None
+) -> str:
+    """The prompt text using the tokenizer's own chat template (system merged when unsupported).
+
+    ``supports_system`` is what ``template_supports_system`` returned for this tokenizer; a caller that
+    renders many prompts passes it so the template is not probed on every call."""
     if not has_template(tokenizer):
         return render_fallback(messages, model_type)
-    msgs = fit_messages(messages, template_supports_system(tokenizer))
+    if supports_system is None:
+        supports_system = template_supports_system(tokenizer)
+    msgs = fit_messages(messages, supports_system)
     return str(tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))

@@ -13,7 +13,7 @@ from typing import Any
 from ragcds.errors import BackendUnavailable, ModelNotFound
 from ragcds.generate.base import GenerationRequest
 from ragcds.generate.formats import grammar
-from ragcds.generate.prompt import fit_messages, render_chat, template_supports_system
+from ragcds.generate.prompt import render_chat, template_supports_system
 
 _MODELS: dict[tuple[str, str], TransformersGenerator] = {}
 _LOCK = threading.Lock()
@@ -57,8 +57,7 @@ class TransformersGenerator:
         return self._compiled[format]
 
     def prompt_text(self, request: GenerationRequest) -> str:
-        msgs = fit_messages(request.messages, self.supports_system)
-        return render_chat(self.tokenizer, msgs, self.model_type)
+        return render_chat(self.tokenizer, request.messages, self.model_type, self.supports_system)
 
     def generate(self, request: GenerationRequest) -> str:
         torch, _ = _import_torch_transformers()
