@@ -195,3 +195,8 @@ def test_decimal_at_line_start_is_not_a_list_number_and_declines_have_no_stateme
         retrieved=[],
     )
     assert s["statements"] == 0 and s["unsupported_rate"] is None
+
+
+def test_citation_ranges_are_read_like_the_answer_pipeline_reads_them():
+    (st, cites), = M.statements("Give atropine 2 mg IV and watch the pupils closely [1-3].")
+    assert cites == [1, 2, 3] and "[" not in st

@@ -30,6 +30,7 @@ import re
 from collections.abc import Sequence
 
 from ragcds.evaluate.dataset import TRIAGE, Question
+from ragcds.generate.formats import CITATION_RE, extract_citations
 
 SUPPORT_SHARE = 0.6
 MIN_CONTENT_WORDS = 3
@@ -50,7 +51,6 @@ whom why will with within would you your yes per via give given use used using p
 _DOSE_MARK = re.compile(r"\[dose removed[^\]]*\]", re.I)  # left by the answer pipeline's dose check
 _LEAD = re.compile(r"^\s*(?:(?:[-*•#>]+|\d+[.)](?=\s))\s*)+")  # quote marks, bullets, list numbers
 _ATTRIBUTION = re.compile(r"^\s*(?:[—–-]+\s*)?\[\d+\]\s*§")  # `— [6] §1.3.13 Food Poisoning, p. 86`
-_CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _WORD = re.compile(r"[a-z][a-z'\-]*[a-z]")
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
 _NUM_S = r"\d+(?:[.,]\d+)*"
@@ -147,10 +147,6 @@ def key_fact_recall(text: str, key_facts: Sequence[Sequence[str]]) -> tuple[floa
     return 1.0 - len(missing) / len(key_facts), missing
 
 
-def _cites(text: str) -> list[int]:
-    return [int(n) for g in _CITE.findall(text) for n in re.split(r"\s*[,;]\s*", g)]
-
-
 def statements(text: str, fields: dict | None = None) -> list[tuple[str, list[int]]]:
     """(statement, cited passage numbers) pairs; see the module docstring for the rule."""
     parts: list[tuple[str, list[int]]] = []
@@ -163,17 +159,17 @@ def statements(text: str, fields: dict | None = None) -> list[tuple[str, list[in
             lines = [ln for ln in para.splitlines() if ln.strip()]
             block: list[int] = []  # a closing attribution line `— [6] §1.3.13 ...` cites the whole block
             if lines and _ATTRIBUTION.match(lines[-1]):
-                block = _cites(lines.pop())
+                block = extract_citations(lines.pop())
             for line in lines:
                 line = _LEAD.sub("", line)
                 if line.rstrip().endswith(":"):  # a heading or lead-in, not a claim
                     continue
                 for sent in re.split(r"(?<=[.!?])\s+(?=[A-Z(\[])", line):
-                    parts.append((sent, _cites(sent) or block))
+                    parts.append((sent, extract_citations(sent) or block))
     out = []
     for p, block in parts:
-        cites = _cites(p) or block
-        st = _CITE.sub(" ", p).strip()
+        cites = extract_citations(p) or block
+        st = CITATION_RE.sub(" ", p).strip()
         if len(content_words(st)) >= MIN_CONTENT_WORDS or numbers(st):
             out.append((st, cites))
     return out

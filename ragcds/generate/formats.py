@@ -103,7 +103,7 @@ def json_schema() -> dict:
 # ---------------------------------------------------------------- parsing
 
 _XML_RE = re.compile(xml_regex())
-_CITE_RE = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
+CITATION_RE = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")  # [1], [1, 2], [1-3]
 
 
 def _valid_text(s: object) -> bool:
@@ -142,7 +142,7 @@ def parse_array(text: str) -> dict | None:
 def extract_citations(text: str) -> list[int]:
     """Passage numbers cited as `[n]`, `[1, 2]` or `[1-3]`, in first-seen order."""
     seen: list[int] = []
-    for m in _CITE_RE.finditer(text):
+    for m in CITATION_RE.finditer(text):
         for part in re.split(r"\s*[,;]\s*", m.group(1)):
             ends = [int(x) for x in re.split(r"\s*[–-]\s*", part) if x]
             nums = range(ends[0], ends[-1] + 1) if len(ends) == 2 and 0 < ends[1] - ends[0] < 10 else ends
