@@ -152,6 +152,16 @@ def _item_table(items: list[dict], modes: list[str]) -> str:
     return "\n".join(L) + "\n"
 
 
+def _save(fig, path: Path, meta: dict) -> Path:
+    """Lay out, write (no timestamp metadata, so reruns give identical files) and close a figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, metadata=meta)
+    plt.close(fig)
+    return path
+
+
 def write_plots(results: dict, out_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -186,10 +196,7 @@ def write_plots(results: dict, out_dir: Path) -> list[Path]:
     ax.set_ylim(0, 1.05)
     ax.set_title("Answer metrics by mode (95% bootstrap CI)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out_dir / "metrics_by_mode.png")
-    fig.savefig(paths[-1], metadata=meta)
-    plt.close(fig)
+    paths.append(_save(fig, out_dir / "metrics_by_mode.png", meta))
     # 2. recall@k curve
     fig, ax = plt.subplots(figsize=(4.5, 3), dpi=80)
     curve = results["retrieval"]["recall_curve"]
@@ -199,10 +206,7 @@ def write_plots(results: dict, out_dir: Path) -> list[Path]:
     ax.set_ylabel("recall@k", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_title("Retrieval: gold page in top k", fontsize=9)
-    fig.tight_layout()
-    paths.append(out_dir / "recall_at_k.png")
-    fig.savefig(paths[-1], metadata=meta)
-    plt.close(fig)
+    paths.append(_save(fig, out_dir / "recall_at_k.png", meta))
     # 3. per-chapter key-fact recall by mode
     chapters = sorted({c for m in modes for c in results["by_chapter"][m]}, key=lambda c: (len(c), c))
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=80)
@@ -215,10 +219,7 @@ def write_plots(results: dict, out_dir: Path) -> list[Path]:
     ax.set_ylim(0, 1.05)
     ax.set_title("Key-fact recall by chapter", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out_dir / "chapter_key_facts.png")
-    fig.savefig(paths[-1], metadata=meta)
-    plt.close(fig)
+    paths.append(_save(fig, out_dir / "chapter_key_facts.png", meta))
     return paths
 
 

@@ -34,7 +34,7 @@ import os
 import re
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -206,9 +206,7 @@ def classify_changes(old: list[Chunk], new: list[Chunk]) -> ChangeCounts:
     touched: list[str] = []
     for key in dict.fromkeys([*old_rest, *new_rest]):
         o, n = old_rest.get(key, []), new_rest.get(key, [])
-        o_texts = defaultdict(int)
-        for c in o:
-            o_texts[c.text] += 1
+        o_texts = Counter(c.text for c in o)
         still_new = []
         for c in n:  # identical text, other pages: moved
             if o_texts[c.text] > 0:
