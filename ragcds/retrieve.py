@@ -23,9 +23,14 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 
 @dataclass(frozen=True)
 class Hit:
+    """One ranked chunk. ``score`` is the ranking's own score (fused in hybrid, cosine in dense, BM25 in bm25);
+    ``dense`` and ``bm25`` keep the chunk's score in each arm when it was among that arm's candidates."""
+
     rank: int
     chunk: Chunk
     score: float
+    dense: float | None = None
+    bm25: float | None = None
 
     def citation(self) -> str:
         return self.chunk.citation()
@@ -40,8 +45,36 @@ class Hit:
         }
 
 
+@dataclass(frozen=True)
+class SectionScore:
+    """A section ranked by its retrieved chunks: the sum of their scores, and its best chunk's rank."""
+
+    section: str
+    title: str
+    score: float
+    best_rank: int
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Everything one search found, handed forward so no later stage searches again."""
+
+    question: str
+    mode: str
+    hits: tuple[Hit, ...]  # best first
+    index_version: str = ""
+    top_dense: float = 0.0  # best cosine over the whole index (0 when dense was not run)
+    top_bm25: float = 0.0  # best BM25 score over the whole index (0 when BM25 was not run)
+    sections: tuple[SectionScore, ...] = ()  # section-level ranking, best first
+
+    def top(self, k: int) -> list[Hit]:
+        return list(self.hits[:k])
+
+
 class Retriever(Protocol):
-    """The retriever extension point: a question in, ranked hits out."""
+    """The retriever extension point: a question in, a Retrieval (ranked hits and their scores) out."""
+
+    def retrieve(self, question: str, k: int = 10, mode: Mode = "hybrid") -> Retrieval: ...
 
     def search(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]: ...
 
@@ -59,6 +92,17 @@ def rrf(rankings: Sequence[Sequence[int]], k: int = 60, weights: Sequence[float]
 def top_k(scores: dict[int, float], k: int) -> list[tuple[int, float]]:
     """Highest scores first; ties broken by the lower row id so results are deterministic."""
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def rank_sections(hits: Sequence[Hit]) -> tuple[SectionScore, ...]:
+    """Sections in the order of their best retrieved chunk, each with the summed score of its chunks."""
+    best: dict[str, SectionScore] = {}
+    for h in hits:
+        c = h.chunk
+        prev = best.get(c.section)
+        score = float(h.score) + (prev.score if prev else 0.0)
+        best[c.section] = SectionScore(c.section, c.title, score, prev.best_rank if prev else h.rank)
+    return tuple(sorted(best.values(), key=lambda s: s.best_rank))
 
 
 def check_question(question: str) -> str:
@@ -115,27 +159,49 @@ class HybridRetriever:
         scores, ids = self.index.lexical.search(question, n)
         return [int(i) for i in ids], {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
 
+    @property
+    def version_id(self) -> str:
+        try:
+            return str(self.index.version_id)
+        except (AttributeError, KeyError):
+            return ""
+
     def search(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
-        return self.search_many([question], k=k, mode=mode)[0]
+        return self.retrieve(question, k=k, mode=mode).top(k)
 
     def search_many(self, questions: Sequence[str], k: int = 5, mode: Mode = "hybrid") -> list[list[Hit]]:
+        return [r.top(k) for r in self.retrieve_many(questions, k=k, mode=mode)]
+
+    def retrieve(self, question: str, k: int = 10, mode: Mode = "hybrid") -> Retrieval:
+        return self.retrieve_many([question], k=k, mode=mode)[0]
+
+    def retrieve_many(self, questions: Sequence[str], k: int = 10, mode: Mode = "hybrid") -> list[Retrieval]:
+        """One Retrieval per question: the top ``k`` hits of ``mode`` with both arms' scores kept."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         qs = [check_question(q) for q in questions]
         n = max(k, self.settings.candidates)
         qvecs = self.embed_questions(qs) if mode != "bm25" else None
-        out = []
-        for i, q in enumerate(qs):
-            if mode == "dense":
-                ranked, scores = self._dense(qvecs[i : i + 1], k)
-                ordered = [(d, scores[d]) for d in ranked[:k]]
-            elif mode == "bm25":
-                ranked, scores = self._bm25(q, k)
-                ordered = [(d, scores[d]) for d in ranked[:k]]
-            else:
-                dense_ranked, _ = self._dense(qvecs[i : i + 1], n)
-                bm25_ranked, _ = self._bm25(q, n)
-                s = self.settings
-                ordered = top_k(rrf([dense_ranked, bm25_ranked], s.rrf_k, [s.dense_weight, s.bm25_weight]), k)
-            out.append([Hit(rank=r, chunk=self.chunks[d], score=sc) for r, (d, sc) in enumerate(ordered, 1)])
-        return out
+        return [self._retrieve_one(q, None if qvecs is None else qvecs[i : i + 1], k, n, mode)
+                for i, q in enumerate(qs)]
+
+    def _retrieve_one(self, q: str, qvec: np.ndarray | None, k: int, n: int, mode: str) -> Retrieval:
+        dense_ranked, dense_scores = self._dense(qvec, n) if qvec is not None else ([], {})
+        bm25_ranked, bm25_scores = self._bm25(q, n) if mode != "dense" else ([], {})
+        if mode == "dense":
+            ordered = [(d, dense_scores[d]) for d in dense_ranked[:k]]
+        elif mode == "bm25":
+            ordered = [(d, bm25_scores[d]) for d in bm25_ranked[:k]]
+        else:
+            s = self.settings
+            ordered = top_k(rrf([dense_ranked, bm25_ranked], s.rrf_k, [s.dense_weight, s.bm25_weight]), k)
+        hits = tuple(
+            Hit(rank=r, chunk=self.chunks[d], score=sc, dense=dense_scores.get(d), bm25=bm25_scores.get(d))
+            for r, (d, sc) in enumerate(ordered, 1)
+        )
+        return Retrieval(
+            question=q, mode=mode, hits=hits, index_version=self.version_id,
+            top_dense=dense_scores[dense_ranked[0]] if dense_ranked else 0.0,
+            top_bm25=bm25_scores[bm25_ranked[0]] if bm25_ranked else 0.0,
+            sections=rank_sections(hits),
+        )
