@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-INDEX_FORMAT_VERSION = 1
+INDEX_FORMAT_VERSION = 2  # 2: section units (sections.jsonl, sections.npy, hubness.npy)
 
 
 def ragcds_home() -> Path:
@@ -50,10 +50,19 @@ class ChunkSettings:
 
 @dataclass(frozen=True)
 class RetrieveSettings:
+    """Hybrid retrieval (see docs/retrieval.md). Weights and switches were chosen on dev.jsonl and reported on
+    dev2.jsonl (bench/retrieval.py)."""
+
     rrf_k: int = 60
     candidates: int = 50
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
+    unit_weight: float = 1.0  # section level: the section unit's dense rank, fused with its best chunk's rank
+    section_weight: float = 1.0  # chunk level: RRF term of the chunk's section rank
+    hub_weight: float = 0.5  # dense score minus this × hubness (CSLS-style local scaling)
+    lexicon: bool = True  # expand lay words with the guideline's clinical terms (ragcds/data/lexicon.tsv)
+    strip_measurements: bool = True  # BM25 ignores a presentation's vitals and ages ("pulse 130", "39.8 °C")
+    sections_listed: int = 10  # sections kept in a Retrieval's section ranking (at least k)
 
 
 @dataclass(frozen=True)

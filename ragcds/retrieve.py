@@ -11,10 +11,12 @@ from typing import Literal, Protocol
 import numpy as np
 
 from ragcds.config import RetrieveSettings
-from ragcds.errors import EmptyQuestion
+from ragcds.errors import CorruptIndex, EmptyQuestion
 from ragcds.index import store
-from ragcds.index.embedders import Embedder, load_embedder
+from ragcds.index.embedders import Embedder, load_query_embedder
+from ragcds.index.sections import SectionIndex
 from ragcds.ingest.chunk import Chunk
+from ragcds.lexicon import Lexicon, strip_measurements
 
 Mode = Literal["hybrid", "dense", "bm25"]
 QUERY_CACHE_SIZE = 256
@@ -95,7 +97,8 @@ def top_k(scores: dict[int, float], k: int) -> list[tuple[int, float]]:
 
 
 def rank_sections(hits: Sequence[Hit]) -> tuple[SectionScore, ...]:
-    """Sections in the order of their best retrieved chunk, each with the summed score of its chunks."""
+    """Sections in the order of their best retrieved chunk, each with the summed score of its chunks (the
+    section ranking of the single-arm modes)."""
     best: dict[str, SectionScore] = {}
     for h in hits:
         c = h.chunk
@@ -112,30 +115,100 @@ def check_question(question: str) -> str:
     return q
 
 
-class HybridRetriever:
-    """Searches one loaded index version with dense, BM25 or fused rankings."""
+def ranks_of(scores: np.ndarray, positive_only: bool = False) -> np.ndarray:
+    """Rank (1 = best) of every item under ``scores``; ties keep row order. With ``positive_only`` an item
+    scoring 0 or less gets rank 0, meaning *not ranked* (a BM25 score of 0 shares no word with the query)."""
+    order = np.argsort(-scores, kind="stable")
+    r = np.empty(len(scores), dtype=np.int64)
+    r[order] = np.arange(1, len(scores) + 1)
+    if positive_only:
+        r[scores <= 0] = 0
+    return r
 
-    def __init__(self, index: store.LoadedIndex, embedder: Embedder, settings: RetrieveSettings | None = None):
+
+def rrf_ranks(rank_arrays: Sequence[np.ndarray], k: int = 60, weights: Sequence[float] | None = None) -> np.ndarray:
+    """Reciprocal-rank fusion over full rank arrays (0 = not ranked): Σ w_i / (k + rank_i)."""
+    weights = weights or [1.0] * len(rank_arrays)
+    out = np.zeros(len(rank_arrays[0]), dtype=np.float64)
+    for r, w in zip(rank_arrays, weights, strict=True):
+        out += np.where(r > 0, w / (k + np.maximum(r, 1)), 0.0)
+    return out
+
+
+def best_per_group(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Max of ``values`` within each group (row i belongs to group ``group[i]``); -inf for an empty group."""
+    out = np.full(n_groups, -np.inf)
+    np.maximum.at(out, group, values)
+    return out
+
+
+def fuse(dense: np.ndarray, bm25: np.ndarray, unit_dense: np.ndarray | None, chunk_unit: np.ndarray,
+         n_units: int, s: RetrieveSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Explicit two-level fusion (pure; scores already hub-adjusted where wanted).
+
+    1. chunk level: ``c = RRF(dense rank, BM25 rank)``;
+    2. section level: ``S = RRF(unit dense rank × unit_weight, rank of the section's best chunk)``;
+    3. final chunk score: ``c + section_weight / (k + rank of its section under S)``.
+    Returns (final chunk scores, section scores)."""
+    chunk = rrf_ranks([ranks_of(dense), ranks_of(bm25, positive_only=True)], s.rrf_k,
+                      [s.dense_weight, s.bm25_weight])
+    best = best_per_group(chunk, chunk_unit, n_units)
+    arms = [ranks_of(best)]
+    weights = [1.0]
+    if unit_dense is not None:
+        arms.append(ranks_of(unit_dense))
+        weights.append(s.unit_weight)
+    section = rrf_ranks(arms, s.rrf_k, weights)
+    section[~np.isfinite(best)] = 0.0  # a section without chunks is never listed
+    final = chunk + s.section_weight / (s.rrf_k + ranks_of(section)[chunk_unit])
+    return final, section
+
+
+class HybridRetriever:
+    """Searches one loaded index version with dense, BM25 or fused (chunk + section level) rankings."""
+
+    def __init__(self, index: store.LoadedIndex, embedder: Embedder, settings: RetrieveSettings | None = None,
+                 sections: SectionIndex | None = None, lexicon: Lexicon | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings or RetrieveSettings()
+        self.sections = sections if sections is not None else load_sections(index)
+        self.lexicon = lexicon if lexicon is not None else (Lexicon.load() if self.settings.lexicon else None)
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()  # question → vector (a few recent ones)
+        self._vectors: np.ndarray | None = None
+        units = {u.section: i for i, u in enumerate(self.sections.units)} if self.sections else {}
+        names = list(units) or list(dict.fromkeys(c.section for c in index.chunks))
+        self._section_names = names
+        self._section_row = {n: i for i, n in enumerate(names)}
+        self._chunk_unit = np.array([self._section_row[c.section] for c in index.chunks], dtype=np.int64)
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder | None = None,
              settings: RetrieveSettings | None = None) -> HybridRetriever:
-        """Load the live version and the embedder it was built with (checked against the manifest).
-
-        CURRENT is resolved once, so a swap during loading cannot pair one version's manifest with another's
-        files."""
+        """Load the live version and a query embedder for the one it was built with (checked against the
+        manifest). CURRENT is resolved once, so a swap during loading cannot pair one version's manifest
+        with another's files."""
         vdir = store.resolve_version_dir(Path(index_dir))
         manifest = store.read_manifest(vdir)
-        embedder = embedder or load_embedder(manifest["embedder"].get("ref", "default"))
-        return cls(store.load_index(vdir, embedder_id=embedder.id), embedder, settings)
+        embedder = embedder or load_query_embedder(manifest["embedder"].get("ref", "default"))
+        index = store.load_index(vdir, embedder_id=embedder.id)
+        try:
+            sections = SectionIndex.load(vdir, len(index.chunks))
+        except (OSError, ValueError, KeyError) as exc:
+            raise CorruptIndex(f"section units in {vdir} are missing or damaged ({exc}) — rebuild: "
+                               f"{store.build_hint(Path(index_dir))}") from exc
+        return cls(index, embedder, settings, sections=sections)
 
     @property
     def chunks(self) -> list[Chunk]:
         return self.index.chunks
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Chunk vectors (row i = chunk i), read once from the FAISS index for whole-index scoring."""
+        if self._vectors is None:
+            self._vectors = self.index.dense.vectors()
+        return self._vectors
 
     def embed_questions(self, questions: Sequence[str]) -> np.ndarray:
         """Query vectors, reusing recent ones: the answer pipeline searches one question in several modes."""
@@ -149,6 +222,10 @@ class HybridRetriever:
         while len(self._qcache) > QUERY_CACHE_SIZE:
             self._qcache.popitem(last=False)
         return out
+
+    def expand(self, question: str) -> str:
+        """The question with the clinical terms of its lay words (unchanged without a lexicon)."""
+        return self.lexicon.expand(question) if self.lexicon else question
 
     def _dense(self, qvec: np.ndarray, n: int) -> tuple[list[int], dict[int, float]]:
         scores, ids = self.index.dense.search(qvec, n)
@@ -180,28 +257,74 @@ class HybridRetriever:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         qs = [check_question(q) for q in questions]
+        if mode == "hybrid":
+            expanded = [self.expand(q) for q in qs]
+            vecs = self.embed_questions(list(dict.fromkeys(qs + expanded)))
+            row = {q: i for i, q in enumerate(dict.fromkeys(qs + expanded))}
+            return [self._hybrid(q, x, vecs[row[q]], vecs[row[x]], k) for q, x in zip(qs, expanded, strict=True)]
         n = max(k, self.settings.candidates)
-        qvecs = self.embed_questions(qs) if mode != "bm25" else None
-        return [self._retrieve_one(q, None if qvecs is None else qvecs[i : i + 1], k, n, mode)
-                for i, q in enumerate(qs)]
+        qvecs = self.embed_questions(qs) if mode == "dense" else None
+        return [self._single(q, None if qvecs is None else qvecs[i: i + 1], k, n, mode) for i, q in enumerate(qs)]
 
-    def _retrieve_one(self, q: str, qvec: np.ndarray | None, k: int, n: int, mode: str) -> Retrieval:
-        dense_ranked, dense_scores = self._dense(qvec, n) if qvec is not None else ([], {})
-        bm25_ranked, bm25_scores = self._bm25(q, n) if mode != "dense" else ([], {})
+    def _single(self, q: str, qvec: np.ndarray | None, k: int, n: int, mode: str) -> Retrieval:
         if mode == "dense":
-            ordered = [(d, dense_scores[d]) for d in dense_ranked[:k]]
-        elif mode == "bm25":
-            ordered = [(d, bm25_scores[d]) for d in bm25_ranked[:k]]
+            ranked, scores = self._dense(qvec, n)
         else:
-            s = self.settings
-            ordered = top_k(rrf([dense_ranked, bm25_ranked], s.rrf_k, [s.dense_weight, s.bm25_weight]), k)
+            ranked, scores = self._bm25(q, n)
+        hits = tuple(Hit(rank=r, chunk=self.chunks[d], score=scores[d], dense=scores[d] if mode == "dense" else None,
+                         bm25=scores[d] if mode == "bm25" else None) for r, d in enumerate(ranked[:k], 1))
+        best = scores[ranked[0]] if ranked else 0.0
+        return Retrieval(question=q, mode=mode, hits=hits, index_version=self.version_id,
+                         top_dense=best if mode == "dense" else 0.0, top_bm25=best if mode == "bm25" else 0.0,
+                         sections=rank_sections(hits))
+
+    def _hybrid(self, q: str, expanded: str, qvec: np.ndarray, xvec: np.ndarray, k: int) -> Retrieval:
+        s = self.settings
+        cos = self.vectors @ xvec
+        lexical_q = strip_measurements(expanded) if s.strip_measurements else expanded
+        bm25 = self.index.lexical.scores(lexical_q or expanded)
+        sec = self.sections
+        if sec is not None:
+            dense = cos - s.hub_weight * sec.chunk_hub
+            unit = sec.vectors @ xvec - s.hub_weight * sec.unit_hub
+        else:
+            dense, unit = cos, None
+        final, section = fuse(dense, bm25, unit, self._chunk_unit, len(self._section_names), s)
+        order = np.argsort(-final, kind="stable")
         hits = tuple(
-            Hit(rank=r, chunk=self.chunks[d], score=sc, dense=dense_scores.get(d), bm25=bm25_scores.get(d))
-            for r, (d, sc) in enumerate(ordered, 1)
+            Hit(rank=r, chunk=self.chunks[d], score=float(final[d]), dense=float(cos[d]),
+                bm25=float(bm25[d]) if bm25[d] > 0 else None)
+            for r, d in enumerate(order[:k].tolist(), 1)
         )
+        chunk_rank = np.empty(len(order), dtype=np.int64)
+        chunk_rank[order] = np.arange(1, len(order) + 1)
+        best_rank = best_per_group(-chunk_rank.astype(np.float64), self._chunk_unit, len(self._section_names))
+        listed = [i for i in np.argsort(-section, kind="stable")[: max(k, s.sections_listed)] if section[i] > 0]
+        sections = tuple(
+            SectionScore(self._section_names[i], self._title(i), float(section[i]), int(-best_rank[i]))
+            for i in listed
+        )
+        raw_cos = cos if expanded == q else self.vectors @ qvec  # the question as asked, for scope checks
+        raw_bm25 = bm25 if lexical_q == q else self.index.lexical.scores(q)
         return Retrieval(
-            question=q, mode=mode, hits=hits, index_version=self.version_id,
-            top_dense=dense_scores[dense_ranked[0]] if dense_ranked else 0.0,
-            top_bm25=bm25_scores[bm25_ranked[0]] if bm25_ranked else 0.0,
-            sections=rank_sections(hits),
+            question=q, mode="hybrid", hits=hits, index_version=self.version_id,
+            top_dense=float(raw_cos.max()) if len(raw_cos) else 0.0,
+            top_bm25=float(raw_bm25.max()) if len(raw_bm25) else 0.0, sections=sections,
         )
+
+    def _title(self, row: int) -> str:
+        if self.sections is not None:
+            return self.sections.units[row].title
+        name = self._section_names[row]
+        return next(c.title for c in self.chunks if c.section == name)
+
+
+def load_sections(index: store.LoadedIndex) -> SectionIndex | None:
+    """The version's section units, or None when the loaded index has none (a hand-made LoadedIndex)."""
+    path = getattr(index, "path", None)
+    if path is None:
+        return None
+    try:
+        return SectionIndex.load(Path(path), len(index.chunks))
+    except (OSError, ValueError, KeyError):
+        return None

@@ -43,8 +43,10 @@ def test_update_embeds_only_changed_chunks_and_drops_removed(live, editions):
     assert set(c.changed_sections) == {"2.1.1", "1.2.1", "2.1.4"}
     # only the changed Anthrax chunk and the new Plague chunk went to the embedder (one call); the other
     # call embeds the section titles of the retrieval self-test (queries, not chunks)
-    assert emb.calls[0] == rep.build.embedded == c.changed + c.added == 2
-    assert len(emb.calls) == 2 and f"{emb.calls[1]}/" in rep.gates.results[-1].value
+    assert emb.calls[0] == rep.build.embedded + rep.build.units_embedded  # chunks and their section units
+    assert rep.build.embedded == c.changed + c.added == 2
+    queried = int(rep.gates.results[-1].value.split("/")[1].split()[0])
+    assert len(emb.calls) == 2 and queried <= emb.calls[1] <= 2 * queried  # titles, and lexicon-expanded titles
     assert rep.activated and rep.gates.passed and rep.previous_version == old_vid
     assert store.current_version(live) == rep.new_version != old_vid
     # the new version holds exactly the new edition's chunks: none duplicated, removed ones gone

@@ -21,6 +21,7 @@ from ragcds.index import store
 from ragcds.index.dense import DenseIndex
 from ragcds.index.embedders import Embedder
 from ragcds.index.lexical import TOKENIZER_ID, LexicalIndex
+from ragcds.index.sections import SECTION_UNITS_ID, SectionIndex, section_units
 from ragcds.ingest.chunk import Chunk, chunk_sections
 from ragcds.ingest.clean import CleanPage, CleanStats, clean_pages
 from ragcds.ingest.pdf import Page, read_pdf, sha256_file
@@ -43,6 +44,7 @@ class BuildReport:
     toc_missing: list[str]
     embedded: int  # chunks sent to the embedder
     reused: int  # vectors reused from the previous version
+    units_embedded: int = 0  # section units sent to the embedder (in the same call as the chunks)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     clean: dict = field(default_factory=dict)
     activated: bool = True
@@ -68,7 +70,13 @@ def previous_vectors(index_dir: Path, embedder_id: str) -> dict[str, np.ndarray]
     if old.manifest["embedder"]["id"] != embedder_id:
         return {}
     vecs = old.dense.vectors()
-    return {text_key(c.index_text): vecs[i] for i, c in enumerate(old.chunks)}
+    cache = {text_key(c.index_text): vecs[i] for i, c in enumerate(old.chunks)}
+    try:
+        sec = SectionIndex.load(old.path, len(old.chunks))
+        cache.update({text_key(u.text): sec.vectors[i] for i, u in enumerate(sec.units)})
+    except (OSError, ValueError, KeyError):
+        pass
+    return cache
 
 
 @dataclass
@@ -127,7 +135,8 @@ def build_index(
             raise RagcdsError(f"{pdf} produced no chunks — is it a guideline with numbered sections?")
         t = time.perf_counter()
         cache = previous_vectors(index_dir, embedder.id)
-        texts = [c.index_text for c in parsed.chunks]
+        units = section_units(parsed.chunks)
+        texts = [c.index_text for c in parsed.chunks] + [u.text for u in units]
         keys = [text_key(x) for x in texts]
         todo = [i for i, k in enumerate(keys) if k not in cache]
         vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
@@ -140,10 +149,13 @@ def build_index(
             vectors[todo] = fresh
         elif progress:
             progress("embed", 0, 0)
-        dense = DenseIndex.build(vectors)
+        n = len(parsed.chunks)
+        embedded = sum(1 for i in todo if i < n)  # chunks; section units are counted apart
+        dense = DenseIndex.build(vectors[:n])
+        sections = SectionIndex.build(parsed.chunks, units, vectors[n:], vectors[:n])
         seconds["embed"] = time.perf_counter() - t
         t = time.perf_counter()
-        lexical = LexicalIndex.build(texts)
+        lexical = LexicalIndex.build(texts[:n])
         seconds["bm25"] = time.perf_counter() - t
         st = parsed.structure
         manifest = {
@@ -152,11 +164,13 @@ def build_index(
             "embedder": {"id": embedder.id, "ref": embedder_ref, "dim": embedder.dim},
             "chunker": settings.chunk.as_dict(),
             "lexical": {"tokenizer": TOKENIZER_ID, "method": "lucene"},
+            "sections": {"units": SECTION_UNITS_ID, "count": len(units)},
             "stats": {
                 "pages": len(parsed.pages), "sections": sum(1 for s in st.sections if s.number),
-                "chunks": len(parsed.chunks), "toc_entries": len(st.toc_found) + len(st.toc_missing),
+                "chunks": n, "toc_entries": len(st.toc_found) + len(st.toc_missing),
                 "toc_found": len(st.toc_found), "toc_missing": st.toc_missing, "clean": parsed.clean_stats.as_dict(),
-                "embedded": len(todo), "reused": len(texts) - len(todo),
+                "embedded": embedded, "reused": n - embedded, "section_units": len(units),
+                "section_units_embedded": len(todo) - embedded,
             },
         }
         t = time.perf_counter()
@@ -166,14 +180,14 @@ def build_index(
             extra_jsonl={"pages.jsonl": [
                 {"pdf_page": p.pdf_page, "label": p.label, "lines": list(p.lines)} for p in parsed.clean
             ]},
-            activate=activate, before_activate=before_activate,
+            activate=activate, before_activate=before_activate, write_extra=sections.save,
         )
         seconds["write"] = time.perf_counter() - t
         stats = manifest["stats"]
         return BuildReport(
             version_id=version_id, index_dir=str(index_dir), pages=stats["pages"], sections=stats["sections"],
             chunks=stats["chunks"], toc_entries=stats["toc_entries"], toc_found=stats["toc_found"],
-            toc_missing=st.toc_missing, embedded=len(todo), reused=len(texts) - len(todo),
+            toc_missing=st.toc_missing, embedded=embedded, reused=n - embedded, units_embedded=len(todo) - embedded,
             stage_seconds=seconds, clean=stats["clean"], activated=activate,
         )
 

@@ -63,6 +63,12 @@ def _folder_fingerprint(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
+def sentence_transformers_id(path: Path) -> str:
+    """The id of a local model folder's vectors (shared by every inference path that reproduces them)."""
+    name = path.name if path.name != "model" else path.parent.name
+    return f"sentence-transformers/{name}@{_folder_fingerprint(path)}"
+
+
 class SentenceTransformerEmbedder:
     """Any local sentence-transformers folder, on CPU (or GPU when present)."""
 
@@ -85,8 +91,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
-        name = path.name if path.name != "model" else path.parent.name
-        self.id = f"sentence-transformers/{name}@{_folder_fingerprint(path)}"
+        self.id = sentence_transformers_id(path)
 
     def embed(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -117,3 +122,19 @@ def load_embedder(ref: str = "default") -> Embedder:
     raise ModelNotFound(
         f"unknown embedder {ref!r} — pass 'default' or the path of a local sentence-transformers folder"
     )
+
+
+def load_query_embedder(ref: str = "default") -> Embedder:
+    """The embedder for questions: the light numpy path (no torch import) when the model folder is a BERT
+    mean-pooling one — its vectors match the sentence-transformers path within 1e-6 cosine and it carries the
+    same id — otherwise whatever ``load_embedder`` gives."""
+    from ragcds.index import minilm
+
+    ref = ref or "default"
+    name, sep, _ = ref.partition(":")
+    if sep and name in _FACTORIES:
+        return load_embedder(ref)
+    path = default_model_path() if ref == "default" else Path(ref).expanduser()
+    if path.is_dir() and minilm.supported(path):
+        return minilm.NumpyBertEmbedder(path, sentence_transformers_id(path))
+    return load_embedder(ref)

@@ -9,6 +9,7 @@ Layout of an index directory::
         pages.jsonl               cleaned page text with printed labels (for diffs and validation)
         structure.json            contents entries, sections, contents coverage
         dense.faiss               FAISS IndexFlatIP, row i = chunks.jsonl line i
+        sections.jsonl/.npy       section-level units and their vectors; hubness.npy (see index/sections.py)
         bm25/                     bm25s arrays (.npy, no pickle) and JSON vocabulary
 
 A build writes into ``versions/.tmp-*``, renames it into place, then swaps CURRENT. Readers resolve
@@ -112,11 +113,13 @@ def write_version(
     extra_jsonl: dict[str, list[dict]] | None = None,
     activate: bool = True,
     before_activate: Callable[[Path], None] | None = None,
+    write_extra: Callable[[Path], None] | None = None,
 ) -> str:
     """Write a complete new version and (optionally) make it current. Returns the version id.
 
     Nothing outside ``versions/.tmp-*`` changes until the version is complete on disk; a failure at any
-    point leaves the previous CURRENT version untouched.
+    point leaves the previous CURRENT version untouched. ``write_extra(tmp_dir)`` adds further files (listed
+    in the manifest's ``files`` like the others).
     """
     versions = index_dir / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
@@ -133,6 +136,8 @@ def write_version(
             (tmp / name).write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
         dense.save(tmp / "dense.faiss")
         lexical.save(tmp / "bm25")
+        if write_extra:
+            write_extra(tmp)
         files = {
             p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
             for p in sorted(tmp.rglob("*")) if p.is_file()

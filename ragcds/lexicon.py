@@ -1,0 +1,84 @@
+"""Lay and health-worker words → the guideline's clinical words, read from a reviewed data file.
+
+The vocabulary lives in ``ragcds/data/lexicon.tsv`` (package data), not in code: one ``lay<TAB>clinical``
+pair a line, several clinical terms separated by ``; ``. A question is *expanded*: the clinical terms of every
+lay phrase it contains (whole words, case-insensitive) are appended, so BM25 and the embedder meet the book's
+words while the question's own words still count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+LEXICON_FILE = "lexicon.tsv"
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    pairs: tuple[tuple[str, tuple[str, ...]], ...]  # (lay phrase, clinical terms), longest phrase first
+
+    @classmethod
+    def parse(cls, text: str) -> Lexicon:
+        rows: dict[str, tuple[str, ...]] = {}
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.startswith("#") or line.startswith("lay\t"):
+                continue
+            lay, sep, clinical = line.partition("\t")
+            terms = tuple(t.strip() for t in clinical.split(";") if t.strip())
+            if not sep or not lay.strip() or not terms:
+                raise ValueError(f"{LEXICON_FILE}:{n}: expected 'lay<TAB>clinical[; clinical]', got {line!r}")
+            rows[" ".join(lay.lower().split())] = terms
+        return cls(tuple(sorted(rows.items(), key=lambda kv: (-len(kv[0]), kv[0]))))
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Lexicon:
+        if path is not None:
+            return cls.parse(Path(path).read_text(encoding="utf-8"))
+        return _packaged()
+
+    def matches(self, question: str) -> list[tuple[str, tuple[str, ...]]]:
+        """The (lay phrase, clinical terms) pairs found in the question; a phrase inside a longer matched one
+        (``fit`` inside ``fits``) is not counted twice."""
+        q = " ".join(question.lower().split())
+        taken: list[tuple[int, int]] = []
+        out = []
+        for lay, terms in self.pairs:
+            for m in re.finditer(rf"(?<![\w-]){re.escape(lay)}(?![\w-])", q):
+                if not any(a <= m.start() < b or a < m.end() <= b for a, b in taken):
+                    taken.append(m.span())
+                    out.append((lay, terms))
+                    break
+        return out
+
+    def expand(self, question: str) -> str:
+        """The question plus the clinical terms it lacks, e.g. ``fits for 2 days`` → ``fits for 2 days
+        (convulsions; seizures)``; unchanged when nothing matched."""
+        low = question.lower()
+        extra = [t for _, terms in self.matches(question) for t in terms if t.lower() not in low]
+        extra = list(dict.fromkeys(extra))
+        return f"{question} ({'; '.join(extra)})" if extra else question
+
+
+@lru_cache(maxsize=1)
+def _packaged() -> Lexicon:
+    return Lexicon.parse(resources.files("ragcds").joinpath("data", LEXICON_FILE).read_text(encoding="utf-8"))
+
+
+# A patient's measurements in a presentation (age, vitals, duration): numbers that match dose tables by
+# chance in BM25. Doses ("mg", "ml") are kept.
+_DOSE_UNIT = r"(?:mg|g|mcg|µg|micrograms?|ml|iu|units?|mmol|g/dl)\b"
+_PATIENT_UNIT = r"(?:%|°\s?C|mmHg|/min(?:ute)?|bpm|kg|cm|years?|yrs?|months?|weeks?|days?|hours?|hrs?)"
+_MEASUREMENT = re.compile(
+    rf"(?<![\w.])\d+(?:[.,/]\d+)*(?![.,/]?\d)(?!\s*{_DOSE_UNIT})\s*(?:-\s*)?{_PATIENT_UNIT}?(?![\w/])",
+    re.I,
+)
+
+
+def strip_measurements(question: str) -> str:
+    """The question without bare numbers and patient measurements (``pulse 130``, ``39.8 °C``, ``5-year-old``);
+    numbers with a dose unit (``500 mg``) stay."""
+    return " ".join(_MEASUREMENT.sub(" ", question).split())
