@@ -1,8 +1,7 @@
-"""Shared pieces of the benchmarks: paths, the dev set, the LlamaIndex default baseline, metric helpers."""
+"""Shared pieces of the benchmarks: paths, the dev sets, the LlamaIndex default baseline, metric tables."""
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 from collections.abc import Iterable, Sequence
@@ -12,6 +11,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("RAGCDS_SHARED", REPO.parent / "shared"))
 UCG_PDF = Path(os.environ.get("UCG_PDF", SHARED / "corpus" / "ucg-2023.pdf"))
 DEV_SET = SHARED / "eval" / "dev.jsonl"
+DEV_SETS = (DEV_SET, SHARED / "eval" / "dev2.jsonl")
+KINDS = ("fact", "vignette", "treatment")
+METRIC_COLUMNS = ("recall@1", "recall@5", "recall@10", "mrr")
 
 
 def require(path: Path) -> Path:
@@ -24,24 +26,30 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def dev_rows(with_gold: bool = True) -> list[dict]:
-    rows = [json.loads(x) for x in require(DEV_SET).read_text().splitlines() if x.strip()]
-    return [r for r in rows if r["gold_pages"]] if with_gold else rows
+def dev_sets() -> dict[str, list]:
+    """Both development sets (questions with gold pages only), by file stem: dev (63 q), dev2 (199 q)."""
+    from ragcds.evaluate.dataset import load_questions
+
+    out = {}
+    for path in DEV_SETS:
+        out[path.stem] = [q for q in load_questions(require(path)) if q.gold_pages]
+    return out
 
 
-def rank_metrics(ranked_pages: Sequence[Sequence[Iterable[int]]], gold: Sequence[Iterable[int]],
-                 ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """recall@k and MRR where a hit is a passage whose pages intersect the gold pages."""
-    out = {f"recall@{k}": 0.0 for k in ks}
-    mrr = 0.0
-    for passages, g in zip(ranked_pages, gold, strict=True):
-        g = set(g)
-        first = next((i for i, pages in enumerate(passages, 1) if g & set(pages)), None)
-        for k in ks:
-            out[f"recall@{k}"] += 1.0 if first is not None and first <= k else 0.0
-        mrr += 1.0 / first if first else 0.0
-    n = max(1, len(gold))
-    return {**{k: v / n for k, v in out.items()}, "mrr": mrr / n}
+def retrieval_table(questions: Sequence, ranked_pages: Sequence[Sequence[Sequence[int]]],
+                    kinds: Iterable[str] = KINDS) -> dict[str, dict[str, float]]:
+    """recall@1/5/10 and MRR overall and per kind, with the evaluator's own per-item rule
+    (ragcds.evaluate.metrics.retrieval_metrics): a passage hits when its PDF pages meet the gold pages."""
+    from ragcds.evaluate.metrics import retrieval_metrics
+
+    items = [(q.kind, retrieval_metrics(q.gold_pages, pages)) for q, pages in zip(questions, ranked_pages,
+                                                                                    strict=True)]
+    out = {}
+    for kind in ("all", *kinds):
+        rows = [m for k, m in items if kind in ("all", k)]
+        out[kind] = {c: sum(m[c] for m in rows) / max(1, len(rows)) for c in METRIC_COLUMNS}
+        out[kind]["n"] = len(rows)
+    return out
 
 
 def llamaindex_embedding(embedder):

@@ -147,7 +147,7 @@ def fuse(dense: np.ndarray, bm25: np.ndarray, unit_dense: np.ndarray | None, chu
     """Explicit two-level fusion (pure; scores already hub-adjusted where wanted).
 
     1. chunk level: ``c = RRF(dense rank, BM25 rank)``;
-    2. section level: ``S = RRF(unit dense rank × unit_weight, rank of the section's best chunk)``;
+    2. section level: ``S = RRF(rank of the section's best chunk, unit dense rank × unit_weight)``;
     3. final chunk score: ``c + section_weight / (k + rank of its section under S)``.
     Returns (final chunk scores, section scores)."""
     chunk = rrf_ranks([ranks_of(dense), ranks_of(bm25, positive_only=True)], s.rrf_k,
@@ -311,6 +311,15 @@ class HybridRetriever:
             top_dense=float(raw_cos.max()) if len(raw_cos) else 0.0,
             top_bm25=float(raw_bm25.max()) if len(raw_bm25) else 0.0, sections=sections,
         )
+
+    def printed_pages(self, section: str) -> tuple[str, ...]:
+        """The printed page labels a section spans (from its unit, else from its chunks)."""
+        row = self._section_row.get(section)
+        if row is not None and self.sections is not None:
+            return self.sections.units[row].printed_pages
+        labels = {p: lab for c in self.chunks if c.section == section
+                  for p, lab in zip(c.pdf_pages, c.printed_pages, strict=True)}
+        return tuple(labels[p] for p in sorted(labels))
 
     def _title(self, row: int) -> str:
         if self.sections is not None:

@@ -21,7 +21,7 @@ from ragcds.index.build import BuildReport, build_index
 from ragcds.index.embedders import load_embedder
 from ragcds.index.update import CachedPageReader
 from ragcds.ingest.pdf import check_pdf_file
-from ragcds.retrieve import MODES, Hit, HybridRetriever
+from ragcds.retrieve import MODES, Hit, HybridRetriever, Retrieval
 
 STAGE_LABELS = {"read": "Reading pages", "chunk": "Sections → chunks", "embed": "Embedding chunks"}
 
@@ -112,6 +112,26 @@ def print_hits(question: str, hits: list[Hit]) -> None:
         out.print(f"   {snippet(h.chunk.text)}", markup=False)
 
 
+def sections_json(retriever: HybridRetriever, r: Retrieval, k: int) -> list[dict]:
+    """The ranked sections of one retrieval: section, title, printed pages, score, rank of its best passage."""
+    return [
+        {"rank": i, "section": s.section, "title": s.title, "printed_pages": list(retriever.printed_pages(s.section)),
+         "score": round(s.score, 6), "best_rank": s.best_rank}
+        for i, s in enumerate(r.sections[:k], 1)
+    ]
+
+
+def print_sections(question: str, rows: list[dict]) -> None:
+    out.print(f"[bold]{question}[/bold]")
+    if not rows:
+        out.print("  no sections matched")
+    for row in rows:
+        pages = [p for p in row["printed_pages"] if p]
+        span = "" if not pages else f", p. {pages[0]}" if len(pages) == 1 else f", pp. {pages[0]}–{pages[-1]}"
+        out.print(f"[bold]{row['rank']}.[/bold] §{row['section']} {row['title']}{span}  "
+                  f"[dim](score {row['score']:.4f}, best passage #{row['best_rank']})[/dim]", markup=True)
+
+
 def read_questions(path: Path) -> list[tuple[str, str]]:
     if not path.exists():
         raise BadQuestionFile(f"questions file not found: {path}")
@@ -138,6 +158,9 @@ def search(
                                            help="JSON output (array of hits; JSON lines in batch mode).")] = False,
     questions: Annotated[Path | None, typer.Option("--questions",
                                                    help="JSONL file of {id, question}: batch mode.")] = None,
+    sections: Annotated[bool, typer.Option("--sections",
+                                           help="List the ranked sections (section, title, printed pages, "
+                                                "score) instead of passages.")] = False,
     index: IndexOpt = DEFAULT_INDEX,
 ) -> None:
     """Search the guideline: passages with section, title and printed page."""
@@ -149,6 +172,9 @@ def search(
 
         check_question(question or "")
     retriever = HybridRetriever.open(index)
+    if sections:
+        _search_sections(retriever, batch or [("", question or "")], k, mode, json_out, batch is not None)
+        return
     if batch is not None:
         results = retriever.search_many([q for _, q in batch], k=k, mode=mode)
         for (qid, q), hits in zip(batch, results, strict=True):
@@ -164,6 +190,21 @@ def search(
         sys.stdout.write(json.dumps([h.to_json() for h in hits], ensure_ascii=False, indent=1) + "\n")
     else:
         print_hits(question or "", hits)
+
+
+def _search_sections(retriever: HybridRetriever, batch: list[tuple[str, str]], k: int, mode: str,
+                     json_out: bool, is_batch: bool) -> None:
+    results = retriever.retrieve_many([q for _, q in batch], k=k, mode=mode)
+    for (qid, q), r in zip(batch, results, strict=True):
+        rows = sections_json(retriever, r, k)
+        if json_out and is_batch:
+            sys.stdout.write(json.dumps({"id": qid, "sections": rows}, ensure_ascii=False) + "\n")
+        elif json_out:
+            sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        else:
+            if is_batch:
+                out.print(f"\n[dim]{qid}[/dim]")
+            print_sections(q, rows)
 
 
 def register(app: typer.Typer) -> None:

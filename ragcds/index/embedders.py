@@ -72,7 +72,7 @@ def sentence_transformers_id(path: Path) -> str:
 class SentenceTransformerEmbedder:
     """Any local sentence-transformers folder, on CPU (or GPU when present)."""
 
-    def __init__(self, path: str | Path, batch_size: int = 64):
+    def __init__(self, path: str | Path, batch_size: int = 64, precision: str = "auto"):
         path = Path(path)
         if not (path / "config.json").exists() and not (path / "modules.json").exists():
             raise ModelNotFound(
@@ -89,6 +89,7 @@ class SentenceTransformerEmbedder:
 
         self.model = SentenceTransformer(str(path), device=None, local_files_only=True)
         self.batch_size = batch_size
+        self.precision = resolve_precision(precision, self.model.device.type)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
         self.id = sentence_transformers_id(path)
@@ -100,13 +101,40 @@ class SentenceTransformerEmbedder:
         step = self.batch_size * 4
         for start in range(0, len(order), step):
             rows = order[start : start + step]
-            out[rows] = self.model.encode(
-                [texts[i] for i in rows], batch_size=self.batch_size, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False,
-            )
+            with _autocast(self.precision):
+                out[rows] = self.model.encode(
+                    [texts[i] for i in rows], batch_size=self.batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False,
+                )
             if progress:
                 progress(min(start + step, len(texts)), len(texts))
         return out
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto``: bfloat16 matrix products on a CPU with native bf16 (AVX512-BF16/AMX), float32 elsewhere.
+
+    Measured on the UCG chunks: 1.5–2.4× faster on this machine's CPU, vectors within 5e-5 cosine of float32
+    (tests/test_embedders.py checks 1e-4 against the float32 numpy query path), so an index built either
+    way answers the same questions and keeps the same embedder id."""
+    if precision != "auto":
+        return precision
+    if device != "cpu" or os.environ.get("RAGCDS_EMBED_PRECISION") == "float32":
+        return "float32"
+    import torch
+
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return "bfloat16" if check is not None and check() else "float32"
+
+
+def _autocast(precision: str):
+    import contextlib
+
+    if precision != "bfloat16":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def load_embedder(ref: str = "default") -> Embedder:
