@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from ragcds.config import RetrieveSettings
 from ragcds.errors import CorruptIndex, EmptyQuestion
 from ragcds.index import store
 from ragcds.index.embedders import Embedder, load_query_embedder
+from ragcds.index.lexical import tokenize
 from ragcds.index.sections import SectionIndex
 from ragcds.ingest.chunk import Chunk
 from ragcds.lexicon import Lexicon, strip_measurements
@@ -142,8 +144,21 @@ def best_per_group(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.n
     return out
 
 
+def named_boost(section: np.ndarray, named: np.ndarray, names: Sequence[str], candidates: int) -> np.ndarray:
+    """1 for each section the question names that is among the top ``candidates`` sections and has no
+    descendant ranked above it (naming "Hepatitis B" while a sub-section of it leads keeps that sub-section
+    first); 0 elsewhere."""
+    order = np.argsort(-section, kind="stable")[:candidates]
+    out = np.zeros(len(section))
+    for pos, row in enumerate(order):
+        if named[row] > 0 and not any(names[r].startswith(names[row] + ".") for r in order[:pos]):
+            out[row] = 1.0
+    return out
+
+
 def fuse(dense: np.ndarray, bm25: np.ndarray, unit_dense: np.ndarray | None, chunk_unit: np.ndarray,
-         n_units: int, s: RetrieveSettings) -> tuple[np.ndarray, np.ndarray]:
+         n_units: int, s: RetrieveSettings,
+         named: np.ndarray | None = None, names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Explicit two-level fusion (pure; scores already hub-adjusted where wanted).
 
     1. chunk level: ``c = RRF(dense rank, BM25 rank)``;
@@ -159,9 +174,42 @@ def fuse(dense: np.ndarray, bm25: np.ndarray, unit_dense: np.ndarray | None, chu
         arms.append(ranks_of(unit_dense))
         weights.append(s.unit_weight)
     section = rrf_ranks(arms, s.rrf_k, weights)
+    if named is not None and named.any():
+        section = section + s.named_weight / (s.rrf_k + 1) * named_boost(section, named, names or [],
+                                                                       s.named_candidates)
     section[~np.isfinite(best)] = 0.0  # a section without chunks is never listed
     final = chunk + s.section_weight / (s.rrf_k + ranks_of(section)[chunk_unit])
     return final, section
+
+
+class NamedSections:
+    """Which sections a question names: a title (or one of its ``/``-alternatives, ``Complicated/Severe
+    Malaria`` → ``Severe Malaria``) whose stemmed words stand together in the question. Only the most specific
+    names count: ``severe malaria`` names §2.5.2.2, not also §2.5.2 ``Malaria``."""
+
+    def __init__(self, titles: Sequence[str], min_words: int = 2):
+        self.min_words = min_words
+        self.names: list[list[tuple[str, ...]]] = []
+        for t in titles:
+            bare = re.sub(r"\([^)]*\)", " ", t)  # "(Acute)", "(HE)": qualifiers and acronyms name nothing
+            alts = {bare, *re.split(r"\s*/\s*|\s+or\s+", bare)}
+            self.names.append([n for n in {tuple(tokenize(a)) for a in alts} if len(n) >= self.min_words])
+
+    def named(self, question: str) -> np.ndarray:
+        """Length (in words) of the longest name of each section found in the question, 0 when unnamed; only
+        names not inside a longer found name are kept."""
+        q = tokenize(question)
+        spans: list[tuple[int, int, int]] = []  # (start, end, row)
+        for row, names in enumerate(self.names):
+            for n in names:
+                for i in range(len(q) - len(n) + 1):
+                    if tuple(q[i:i + len(n)]) == n:
+                        spans.append((i, i + len(n), row))
+        out = np.zeros(len(self.names))
+        for a, b, row in spans:
+            if not any(a2 <= a and b <= b2 and (b2 - a2) > (b - a) for a2, b2, _ in spans):
+                out[row] = max(out[row], b - a)
+        return out
 
 
 class HybridRetriever:
@@ -176,6 +224,7 @@ class HybridRetriever:
         self.lexicon = lexicon if lexicon is not None else (Lexicon.load() if self.settings.lexicon else None)
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()  # question → vector (a few recent ones)
         self._vectors: np.ndarray | None = None
+        self._named: NamedSections | None = None
         units = {u.section: i for i, u in enumerate(self.sections.units)} if self.sections else {}
         names = list(units) or list(dict.fromkeys(c.section for c in index.chunks))
         self._section_names = names
@@ -198,6 +247,12 @@ class HybridRetriever:
             raise CorruptIndex(f"section units in {vdir} are missing or damaged ({exc}) — rebuild: "
                                f"{store.build_hint(Path(index_dir))}") from exc
         return cls(index, embedder, settings, sections=sections)
+
+    @property
+    def named_sections(self) -> NamedSections:
+        if self._named is None:
+            self._named = NamedSections([self._title(i) for i in range(len(self._section_names))])
+        return self._named
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -289,7 +344,9 @@ class HybridRetriever:
             unit = sec.vectors @ xvec - s.hub_weight * sec.unit_hub
         else:
             dense, unit = cos, None
-        final, section = fuse(dense, bm25, unit, self._chunk_unit, len(self._section_names), s)
+        named = self.named_sections.named(expanded) if s.named_weight else None
+        final, section = fuse(dense, bm25, unit, self._chunk_unit, len(self._section_names), s, named,
+                              self._section_names)
         order = np.argsort(-final, kind="stable")
         hits = tuple(
             Hit(rank=r, chunk=self.chunks[d], score=float(final[d]), dense=float(cos[d]),
