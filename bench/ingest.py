@@ -3,7 +3,10 @@
     python bench/ingest.py            # both, each in its own subprocess (so peak memory is its own)
     python bench/ingest.py --only ragcds|baseline
 
-Target: a full ragcds build in <= 120 s on the 2-core machine.
+Both embed with the same all-MiniLM-L6-v2 weights: ragcds through its build embedder (bfloat16 matrix products
+on a CPU with native bf16, see ragcds/index/embedders.py), the baseline through sentence-transformers in float32
+as LlamaIndex's default HuggingFace embedding runs it. ragcds also embeds one section unit per section.
+Target (issue 10): a full ragcds build <= 60 s on the 2-core machine and no slower than the baseline.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import UCG_PDF, peak_rss_mb, require  # noqa: E402
 
-TARGET_S = 120.0
+TARGET_S = 60.0
 
 
 def run_ragcds() -> dict:
@@ -41,11 +44,11 @@ def run_ragcds() -> dict:
 
 def run_baseline() -> dict:
     from bench.common import llamaindex_default_index
-    from ragcds.index.embedders import load_embedder
+    from ragcds.index.embedders import SentenceTransformerEmbedder, default_model_path
     from ragcds.ingest.pdf import read_pdf
 
     t0 = time.perf_counter()
-    emb = load_embedder("default")
+    emb = SentenceTransformerEmbedder(default_model_path(), precision="float32")
     load_s = time.perf_counter() - t0
     t = time.perf_counter()
     pages = read_pdf(require(UCG_PDF))
@@ -80,9 +83,9 @@ def main() -> None:
         print(f"{r['name']:<20}{cols}  {stages}")
     print(f"\nbuild time ratio ragcds / llamaindex-default: {ours['build_s'] / base['build_s']:.2f}x")
     print(f"peak memory ratio ragcds / llamaindex-default: {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")
-    verdict = "met" if ours["build_s"] <= TARGET_S else "NOT met"
-    print(f"target full build <= {TARGET_S:.0f} s: {verdict} "
-          f"({ours['build_s']:.1f} s; model load {ours['model_load_s']:.1f} s extra)")
+    verdict = "met" if ours["build_s"] <= TARGET_S and ours["build_s"] <= base["build_s"] else "NOT met"
+    print(f"target full build <= {TARGET_S:.0f} s and no slower than the baseline: {verdict} "
+          f"({ours['build_s']:.1f} s vs {base['build_s']:.1f} s; model load {ours['model_load_s']:.1f} s extra)")
 
 
 if __name__ == "__main__":

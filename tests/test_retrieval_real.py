@@ -1,0 +1,66 @@
+"""Retrieval on the real UCG index and the packaged MiniLM (integration tier)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.integration
+
+README_QUESTION = "What are the signs of severe malaria in a child?"
+
+
+def test_readme_example_ranks_severe_malaria_first(ucg_retriever):
+    res = ucg_retriever.retrieve(README_QUESTION, k=5)
+    assert res.sections[0].section == "2.5.2.2", [(s.section, s.title) for s in res.sections[:5]]
+    assert any(h.chunk.section == "2.5.2.2" for h in res.hits)
+
+
+def test_lay_words_meet_the_books_words(ucg_retriever):
+    res = ucg_retriever.retrieve("child with fits and yellow eyes", k=10)
+    text = " ".join(h.chunk.text.lower() for h in res.hits)
+    assert "convulsion" in text and "jaundice" in text
+
+
+def test_numpy_query_vectors_match_the_index_vectors(ucg_index):
+    from ragcds.index import store
+    from ragcds.index.embedders import load_query_embedder
+    from ragcds.index.minilm import NumpyBertEmbedder
+
+    loaded = store.load_index(ucg_index)
+    emb = load_query_embedder(loaded.manifest["embedder"]["ref"])
+    assert isinstance(emb, NumpyBertEmbedder) and emb.id == loaded.manifest["embedder"]["id"]
+    rows = random.Random(0).sample(range(len(loaded.chunks)), 40)
+    ours = emb.embed([loaded.chunks[i].index_text for i in rows])
+    stored = loaded.dense.vectors()[rows]
+    cos = (ours * stored).sum(1)
+    assert float(1 - cos.min()) < 1e-4
+
+
+def test_numpy_path_matches_sentence_transformers_float32(real_embedder):
+    from ragcds.index.embedders import SentenceTransformerEmbedder, default_model_path, load_query_embedder
+
+    st = SentenceTransformerEmbedder(default_model_path(), precision="float32")
+    texts = [README_QUESTION, "fits", "A" * 3000, "Dose of artesunate for a 10 kg child: 2.4 mg/kg IV"]
+    a = st.embed(texts)
+    b = load_query_embedder("default").embed(texts)
+    assert float(np.abs(1 - (a * b).sum(1)).max()) < 1e-5
+    assert real_embedder.id == st.id
+
+
+def test_cli_search_embeds_the_question_without_torch(ucg_index):
+    code = (
+        "import sys; from typer.testing import CliRunner; from ragcds.cli.main import app; "
+        f"r = CliRunner().invoke(app, ['search', {README_QUESTION!r}, '--sections', '--index', {str(ucg_index)!r}]); "
+        "assert r.exit_code == 0, r.output; assert '2.5.2.2' in r.output, r.output; "
+        "print(','.join(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == ""

@@ -1,0 +1,171 @@
+"""Section units, two-level fusion, hubness, named sections, lexicon and the light query path (unit tier)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragcds.config import RetrieveSettings
+from ragcds.errors import CorruptIndex, StaleIndex
+from ragcds.index import store
+from ragcds.index.build import build_index
+from ragcds.index.sections import HUBNESS_FILE, UNITS_FILE, VECTORS_FILE, hubness, section_units, split_blocks
+from ragcds.ingest.chunk import Chunk
+from ragcds.lexicon import Lexicon, strip_measurements
+from ragcds.retrieve import HybridRetriever, NamedSections, fuse, named_boost, ranks_of, rrf_ranks
+from tests.fakes import FakeEmbedder
+from tests.pdfgen import make_guideline_pdf
+
+
+def chunk(section: str, title: str, text: str, page: int = 1) -> Chunk:
+    return Chunk(f"{section}-{page}", section, title, ("1 Chapter", f"{section} {title}"), "", (page,),
+                 (str(page),), text)
+
+
+def test_split_blocks_takes_clinical_features_up_to_the_next_subheading():
+    text = "ICD10 CODE: B50\nA disease of the blood.\nClinical features\n~ Fever\n~ Convulsions\nManagement\n~ Give X"
+    lead, features = split_blocks(text)
+    assert lead == ["A disease of the blood."]
+    assert features == ["~ Fever", "~ Convulsions"]
+
+
+def test_section_units_one_per_section_features_else_opening_text():
+    chunks = [
+        chunk("2.1", "Malaria", "A parasite infection.\nClinical features\n~ Fever, chills", 10),
+        chunk("2.1", "Malaria", "Management\n~ Give an ACT", 11),
+        chunk("17.1", "Check for Fever", "ASK: does the child have fever?", 12),
+    ]
+    units = section_units(chunks)
+    assert [u.section for u in units] == ["2.1", "17.1"]
+    assert units[0].text == "Malaria. ~ Fever, chills" and units[0].pdf_pages == (10, 11)
+    assert units[1].text == "Check for Fever. ASK: does the child have fever?"
+
+
+def test_hubness_matches_brute_force():
+    rng = np.random.default_rng(0)
+    units = rng.normal(size=(12, 8)).astype(np.float32)
+    units /= np.linalg.norm(units, axis=1, keepdims=True)
+    chunks = rng.normal(size=(30, 8)).astype(np.float32)
+    chunks /= np.linalg.norm(chunks, axis=1, keepdims=True)
+    owner = rng.integers(0, 12, size=30)
+    ch, uh = hubness(chunks, units, owner, neighbours=3)
+    for i in range(30):
+        sims = sorted((float(chunks[i] @ units[j]) for j in range(12) if j != owner[i]), reverse=True)
+        assert ch[i] == pytest.approx(np.mean(sims[:3]), abs=1e-6)
+    sims0 = sorted((float(units[0] @ units[j]) for j in range(1, 12)), reverse=True)
+    assert uh[0] == pytest.approx(np.mean(sims0[:3]), abs=1e-6)
+
+
+def test_ranks_and_rrf_skip_unranked_items():
+    r = ranks_of(np.array([0.1, 3.0, 0.0, 2.0]), positive_only=True)
+    assert r.tolist() == [3, 1, 0, 2]
+    fused = rrf_ranks([r, np.array([1, 2, 3, 4])], k=10)
+    assert fused[2] == pytest.approx(1 / 13)  # only the second ranking counts for item 2
+    assert fused[1] == pytest.approx(1 / 11 + 1 / 12)
+
+
+def test_fuse_lifts_chunks_of_the_section_whose_unit_matches():
+    dense = np.array([0.90, 0.80, 0.10])  # chunk 0 (section 0) is best at chunk level
+    bm25 = np.array([2.0, 1.9, 0.0])
+    chunk_unit = np.array([0, 1, 1])
+    unit = np.array([0.0, 1.0])  # but section 1's clinical features match the presentation
+    off = RetrieveSettings(unit_weight=0.0, section_weight=0.0)
+    final, _ = fuse(dense, bm25, unit, chunk_unit, 2, off)
+    assert np.argmax(final) == 0
+    on = RetrieveSettings(unit_weight=3.0, section_weight=3.0)
+    final, section = fuse(dense, bm25, unit, chunk_unit, 2, on)
+    assert np.argmax(final) == 1 and np.argmax(section) == 1
+
+
+def test_named_sections_most_specific_multiword_title_only():
+    named = NamedSections(["Malaria", "Complicated/Severe Malaria", "Appendicitis (Acute)", "Pain"])
+    n = named.named("What are the signs of severe malaria in a child with acute pain?")
+    assert n.tolist() == [0, 2, 0, 0]
+
+
+def test_named_boost_keeps_a_leading_subsection_first():
+    section = np.array([0.5, 0.4, 0.3])
+    names = ["6.5.4.3", "6.5.4", "2.1"]
+    assert named_boost(section, np.array([0, 2, 2]), names, 5).tolist() == [0, 0, 1]
+    assert named_boost(section, np.array([0, 0, 2]), names, 2).tolist() == [0, 0, 0]  # outside the top 2
+
+
+def test_lexicon_parses_matches_whole_words_and_expands():
+    lex = Lexicon.parse("# comment\nlay\tclinical\nfits\tconvulsions; seizures\nfit\tconvulsion\n"
+                        "yellow eyes\tjaundice\n")
+    assert lex.expand("A child with fits and yellow eyes") == "A child with fits and yellow eyes (convulsions; " \
+        "seizures; jaundice)"
+    assert lex.expand("the benefit of treatment") == "the benefit of treatment"
+    assert lex.expand("jaundice and yellow eyes") == "jaundice and yellow eyes"  # already in the book's words
+    with pytest.raises(ValueError, match="lexicon.tsv:1"):
+        Lexicon.parse("no tab here\n")
+
+
+def test_packaged_lexicon_has_the_reviewed_pairs():
+    lex = Lexicon.load()
+    pairs = dict(lex.pairs)
+    assert "convulsions" in pairs["fits"] and pairs["yellow eyes"] == ("jaundice",)
+    assert pairs["swollen legs"] == ("oedema",) and pairs["passing blood in urine"] == ("haematuria",)
+
+
+def test_strip_measurements_keeps_doses():
+    q = "A 5-year-old, pulse 160/min, BP 85/55 mmHg, 39.8 °C for 3 days; took 500 mg and 2.5mg; Hb 7 g/dl"
+    out = strip_measurements(q)
+    assert "160" not in out and "85/55" not in out and "39.8" not in out and "5-year" not in out
+    assert "500 mg" in out and "2.5mg" in out and "7 g/dl" in out
+
+
+@pytest.fixture
+def fake_index(tmp_path):
+    pdf = make_guideline_pdf(tmp_path / "g.pdf")
+    index = tmp_path / "index"
+    build_index(pdf, index, FakeEmbedder(64), "fake:64")
+    return index
+
+
+def test_version_stores_section_files_in_the_manifest(fake_index):
+    vdir = store.resolve_version_dir(fake_index)
+    manifest = store.read_manifest(vdir)
+    for name in (UNITS_FILE, VECTORS_FILE, HUBNESS_FILE):
+        assert name in manifest["files"] and (vdir / name).exists()
+    assert manifest["sections"]["count"] == len((vdir / UNITS_FILE).read_text().splitlines())
+    np.load(vdir / VECTORS_FILE, allow_pickle=False)
+
+
+def test_hybrid_retrieval_lists_sections_best_first(fake_index):
+    r = HybridRetriever.open(fake_index, FakeEmbedder(64))
+    units = r.sections.units
+    target = units[len(units) // 2]
+    res = r.retrieve(target.text, k=5)
+    assert res.sections[0].section == target.section
+    assert res.sections[0].best_rank >= 1 and len(res.hits) == 5
+    assert [h.rank for h in res.hits] == [1, 2, 3, 4, 5]
+    assert all(a.score >= b.score for a, b in zip(res.hits, res.hits[1:], strict=False))
+
+
+def test_old_format_and_missing_section_files_are_refused_with_a_rebuild_hint(fake_index):
+    vdir = store.resolve_version_dir(fake_index)
+    (vdir / UNITS_FILE).unlink()
+    with pytest.raises(CorruptIndex, match="rebuild: ragcds ingest"):
+        HybridRetriever.open(fake_index, FakeEmbedder(64))
+    manifest = json.loads((vdir / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (vdir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StaleIndex, match="rebuild it with ragcds ingest"):
+        HybridRetriever.open(fake_index, FakeEmbedder(64))
+
+
+def test_search_path_does_not_import_torch():
+    code = (
+        "import sys, ragcds.cli.main, ragcds.retrieve, ragcds.index.minilm, ragcds.index.embedders; "
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == ""
