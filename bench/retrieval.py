@@ -40,13 +40,14 @@ def variants(base):
     """Retrieval settings compared: the hybrid before issue 10, the new one, and the new one less each part."""
     r = dataclasses.replace
     before = r(base, unit_weight=0.0, section_weight=0.0, hub_weight=0.0, lexicon=False, strip_measurements=False,
-               named_weight=0.0, bm25_weight=1.0)
+               named_weight=0.0, bm25_weight=1.0, population_factor=1.0)
     return {
         "hybrid before (chunk RRF)": before,
         "hybrid new": base,
         "new without section level": r(base, unit_weight=0.0, section_weight=0.0, named_weight=0.0),
         "new without section units": r(base, unit_weight=0.0),
         "new without named sections": r(base, named_weight=0.0),
+        "new without population demotion": r(base, population_factor=1.0),
         "new without hubness": r(base, hub_weight=0.0),
         "new without lexicon": r(base, lexicon=False),
         "new without measurement stripping": r(base, strip_measurements=False),

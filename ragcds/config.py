@@ -60,6 +60,7 @@ class RetrieveSettings:
     unit_weight: float = 1.0  # section level: the section unit's dense rank, fused with its best chunk's rank
     named_weight: float = 1.0  # section level: a section whose title the question names (most specific name)
     named_candidates: int = 5  # ... when it is among this many top sections (and no descendant leads)
+    population_factor: float = 0.9  # section score × this when written only for another population
     section_weight: float = 1.0  # chunk level: RRF term of the chunk's section rank
     hub_weight: float = 0.5  # dense score minus this × hubness (CSLS-style local scaling)
     lexicon: bool = True  # expand lay words with the guideline's clinical terms (ragcds/data/lexicon.tsv)

@@ -19,6 +19,7 @@ from ragcds.index.lexical import tokenize
 from ragcds.index.sections import SectionIndex
 from ragcds.ingest.chunk import Chunk
 from ragcds.lexicon import Lexicon, strip_measurements
+from ragcds.population import Population, conflicts, question_population, section_population
 
 Mode = Literal["hybrid", "dense", "bm25"]
 QUERY_CACHE_SIZE = 256
@@ -158,7 +159,8 @@ def named_boost(section: np.ndarray, named: np.ndarray, names: Sequence[str], ca
 
 def fuse(dense: np.ndarray, bm25: np.ndarray, unit_dense: np.ndarray | None, chunk_unit: np.ndarray,
          n_units: int, s: RetrieveSettings,
-         named: np.ndarray | None = None, names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+         named: np.ndarray | None = None, names: Sequence[str] | None = None,
+         demote: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Explicit two-level fusion (pure; scores already hub-adjusted where wanted).
 
     1. chunk level: ``c = RRF(dense rank, BM25 rank)``;
@@ -174,6 +176,8 @@ def fuse(dense: np.ndarray, bm25: np.ndarray, unit_dense: np.ndarray | None, chu
         arms.append(ranks_of(unit_dense))
         weights.append(s.unit_weight)
     section = rrf_ranks(arms, s.rrf_k, weights)
+    if demote is not None:  # sections written only for another population than the question's patient
+        section = np.where(demote, section * s.population_factor, section)
     if named is not None and named.any():
         section = section + s.named_weight / (s.rrf_k + 1) * named_boost(section, named, names or [],
                                                                        s.named_candidates)
@@ -225,6 +229,7 @@ class HybridRetriever:
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()  # question → vector (a few recent ones)
         self._vectors: np.ndarray | None = None
         self._named: NamedSections | None = None
+        self._populations: list[Population] | None = None
         units = {u.section: i for i, u in enumerate(self.sections.units)} if self.sections else {}
         names = list(units) or list(dict.fromkeys(c.section for c in index.chunks))
         self._section_names = names
@@ -345,8 +350,9 @@ class HybridRetriever:
         else:
             dense, unit = cos, None
         named = self.named_sections.named(expanded) if s.named_weight else None
+        demote = self._population_conflicts(q) if s.population_factor < 1 else None
         final, section = fuse(dense, bm25, unit, self._chunk_unit, len(self._section_names), s, named,
-                              self._section_names)
+                              self._section_names, demote)
         order = np.argsort(-final, kind="stable")
         hits = tuple(
             Hit(rank=r, chunk=self.chunks[d], score=float(final[d]), dense=float(cos[d]),
@@ -368,6 +374,18 @@ class HybridRetriever:
             top_dense=float(raw_cos.max()) if len(raw_cos) else 0.0,
             top_bm25=float(raw_bm25.max()) if len(raw_bm25) else 0.0, sections=sections,
         )
+
+    def _population_conflicts(self, question: str) -> np.ndarray | None:
+        qpop = question_population(question)
+        if not qpop:
+            return None
+        if self._populations is None:
+            first = {}
+            for c in self.chunks:
+                first.setdefault(c.section, c)
+            self._populations = [section_population(self._title(i), first[n].heading_path)
+                                 for i, n in enumerate(self._section_names)]
+        return np.array([conflicts(qpop, p) for p in self._populations])
 
     def printed_pages(self, section: str) -> tuple[str, ...]:
         """The printed page labels a section spans (from its unit, else from its chunks)."""

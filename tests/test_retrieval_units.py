@@ -17,6 +17,7 @@ from ragcds.index.build import build_index
 from ragcds.index.sections import HUBNESS_FILE, UNITS_FILE, VECTORS_FILE, hubness, section_units, split_blocks
 from ragcds.ingest.chunk import Chunk
 from ragcds.lexicon import Lexicon, strip_measurements
+from ragcds.population import conflicts, question_population, section_population
 from ragcds.retrieve import HybridRetriever, NamedSections, fuse, named_boost, ranks_of, rrf_ranks
 from tests.fakes import FakeEmbedder
 from tests.pdfgen import make_guideline_pdf
@@ -169,3 +170,28 @@ def test_search_path_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("question, groups", [
+    ("A 45-year-old man has fever and cough", {"adult"}),
+    ("A 7-week-old baby has watery stools", {"child"}),
+    ("A 4-year-old girl has sores around her nose", {"child"}),
+    ("A woman who is 9 weeks pregnant vomits everything", {"adult", "pregnancy"}),
+    ("What is the dose of artesunate?", set()),
+])
+def test_question_population(question, groups):
+    assert set(question_population(question).groups) == groups
+
+
+def test_population_conflicts_only_for_sections_written_for_another_group():
+    child_pneumonia = section_population("Pneumonia in a Child of 2 months to 5 years")
+    adult_pneumonia = section_population("Pneumonia in Children > 5 years and adults")
+    imci = section_population("Check for Fever", ("17 Integrated Management of Newborn and Childhood Illness",))
+    emtct = section_population("Elimination of Mother to Child Transmission of HIV")
+    eclampsia = section_population("Eclampsia", ("16 Obstetric Conditions",))
+    man, baby = question_population("A 45-year-old man"), question_population("A 7-week-old baby")
+    woman = question_population("A woman receiving magnesium sulphate")
+    assert conflicts(man, child_pneumonia) and conflicts(man, imci) and not conflicts(man, adult_pneumonia)
+    assert conflicts(baby, eclampsia) and not conflicts(baby, imci) and not conflicts(baby, adult_pneumonia)
+    assert not conflicts(woman, eclampsia)  # an adult woman is not assumed non-pregnant
+    assert not emtct and not conflicts(man, emtct)  # "mother to child" names no child population

@@ -1,0 +1,71 @@
+"""Who a question is about and whom a section is written for: children, adults, pregnancy.
+
+Many UCG conditions have separate sections by population ("Pneumonia in a Child of 2 months to 5 years" /
+"Pneumonia in Children > 5 years and adults", "Malaria in Pregnancy", the IMCI charts of chapter 17 for children
+under 5). A presentation states its patient ("a 45-year-old man", "a 7-week-old baby", "9 weeks pregnant");
+retrieval demotes a section written only for another population. Pure functions, no clinical judgement beyond
+the book's own population words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+CHILD, ADULT, PREGNANCY = "child", "adult", "pregnancy"
+
+_AGE_YEARS = re.compile(r"\b(\d{1,3})[- ](?:years?|yrs?)[- ]old\b|\baged? (\d{1,3})(?: years)?\b", re.I)
+_AGE_YOUNG = re.compile(r"\b\d{1,2}[- ](?:days?|weeks?|months?)[- ]old\b", re.I)
+_CHILD_WORDS = re.compile(r"\b(?:baby|babies|infant|newborn|neonate|toddler|child|son|daughter|boy)\b", re.I)
+_ADULT_WORDS = re.compile(r"\b(?:man|woman|husband|wife|mother|father|adult)\b", re.I)
+_PREGNANT = re.compile(r"\b(?:pregnant|pregnancy|weeks? (?:of )?gestation|antenatal|in labou?r|delivered|delivery"
+                       r"|postpartum|after (?:giving )?birth)\b", re.I)
+
+_S_CHILD = re.compile(r"\b(?:child(?:ren)?|paediatric|infants?|neonat\w*|newborns?|bab(?:y|ies)|under[- ]?(?:5|five)"
+                      r"|young infant|sick child)\b", re.I)
+_S_ADULT = re.compile(r"\badults?\b", re.I)
+_S_PREGNANCY = re.compile(r"\b(?:pregnan\w*|obstetric\w*|antenatal|postpartum|postnatal|labou?r|puerper\w*)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Population:
+    groups: frozenset[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.groups)
+
+
+def question_population(question: str) -> Population:
+    """The patient's groups stated in a question: an age in years (< 13 child, >= 18 adult), an age in days,
+    weeks or months (child), person words (baby, boy / man, woman), pregnancy words."""
+    groups: set[str] = set()
+    ages = [int(a or b) for a, b in _AGE_YEARS.findall(question)]
+    if ages:
+        groups |= {CHILD} if ages[0] < 13 else {ADULT} if ages[0] >= 18 else set()
+    elif _AGE_YOUNG.search(question) or _CHILD_WORDS.search(question):
+        groups.add(CHILD)
+    elif _ADULT_WORDS.search(question):
+        groups.add(ADULT)
+    if _PREGNANT.search(question):
+        groups |= {PREGNANCY, ADULT} - ({CHILD} if CHILD in groups else set())
+    return Population(frozenset(groups))
+
+
+def section_population(title: str, heading_path: Sequence[str] = ()) -> Population:
+    """The groups a section names in its title or heading path; empty when it is for everyone."""
+    text = re.sub(r"mother[- ]to[- ]child", " ", " ".join([*heading_path, title]), flags=re.I)
+    groups = {g for g, rx in ((CHILD, _S_CHILD), (ADULT, _S_ADULT), (PREGNANCY, _S_PREGNANCY)) if rx.search(text)}
+    return Population(frozenset(groups))
+
+
+def conflicts(question: Population, section: Population) -> bool:
+    """True when the section is written only for groups the question's patient is not in: an adult or pregnancy
+    section for a child, a child-only section for an adult or a pregnant woman. (An adult woman is not assumed
+    non-pregnant, so pregnancy sections are never demoted for adults.)"""
+    if not question or not section:
+        return False
+    q, s = question.groups, section.groups
+    if CHILD in q and ADULT not in q:
+        return CHILD not in s
+    return s == {CHILD}
