@@ -2,19 +2,27 @@
 
 Off switch: `--no-log` on the command, or RAGCDS_LOG=0 in the environment. The schema is versioned:
 `_migrations` records each applied migration; new columns come as new entries in MIGRATIONS.
+
+Privacy: the log holds clinical questions, so RAGCDS_HOME is created 0700 and logs.db 0600 (an existing
+logs.db readable by others is narrowed to 0600; SQLite gives its journal the same mode). Any failure to open
+or write the log raises :class:`AuditLogError` with the reason and the fix; `ragcds ask` then still shows the
+answer and says in one line that it was not logged.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ragcds.config import ragcds_home
+from ragcds.errors import AuditLogError
 from ragcds.generate.base import Answer
 
 MIGRATIONS: tuple[str, ...] = (
@@ -48,16 +56,48 @@ def logging_enabled() -> bool:
     return os.environ.get("RAGCDS_LOG", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def _private_file(path: Path) -> None:
+    """Create RAGCDS_HOME (0700) and logs.db (0600) if absent; narrow an existing logs.db to 0600."""
+    home = path.parent
+    if not home.exists():
+        home.mkdir(mode=0o700, parents=True)
+        os.chmod(home, 0o700)
+    if path.exists():
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            os.chmod(path, 0o600)
+    else:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def _error(exc: BaseException, path: Path) -> AuditLogError:
+    """One line: what went wrong with the log at ``path`` and the fix."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    damaged = ("not a database", "malformed", "disk image")
+    if isinstance(exc, sqlite3.DatabaseError) and any(d in str(exc).lower() for d in damaged):
+        return AuditLogError(
+            f"{path} is damaged ({reason}) — move it aside to start a new log: mv {path} {path}.damaged"
+        )
+    return AuditLogError(
+        f"cannot write {path} ({reason}) — make {path.parent} a writable folder, or set RAGCDS_HOME to one"
+    )
+
+
 @contextmanager
 def connect(path: Path | None = None) -> Iterator[sqlite3.Connection]:
+    """An open, migrated connection to the log; any failure becomes AuditLogError (reason and fix)."""
     path = path or db_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path)
+    try:
+        _private_file(path)
+        con = sqlite3.connect(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise _error(exc, path) from exc
     con.row_factory = sqlite3.Row
     try:
         migrate(con)
         yield con
         con.commit()
+    except sqlite3.Error as exc:
+        raise _error(exc, path) from exc
     finally:
         con.close()
 
@@ -114,6 +154,30 @@ def log_answer(answer: Answer, path: Path | None = None) -> int | None:
             row,
         )
         return int(cur.lastrowid or 0)
+
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str, keep_newlines: bool = False) -> str:
+    """``text`` with control characters, terminal escape sequences and bidi overrides made visible
+    (``\\x1b``, ``\\u202e``), so a stored question cannot drive the terminal it is printed on."""
+
+    def visible(m: re.Match) -> str:
+        ch = m.group(0)
+        if keep_newlines and ch == "\n":
+            return ch
+        return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+    return _UNSAFE.sub(visible, text)
+
+
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # json escapes < 0x20
+
+
+def dumps_safe(obj: object) -> str:
+    """JSON with every control and bidi character escaped (json.dumps leaves DEL, C1 and bidi raw)."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", json.dumps(obj, ensure_ascii=False, indent=1))
 
 
 def recent(n: int = 20, path: Path | None = None) -> list[dict]:

@@ -39,3 +39,11 @@ class BadQuestionFile(RagcdsError):
 
 class GateFailed(RagcdsError):
     """A validation gate blocked an index version from going live."""
+
+
+class BadVersionId(RagcdsError):
+    """A version id that does not name a version folder inside this index (a path, '..', a typo)."""
+
+
+class AuditLogError(RagcdsError):
+    """The audit log (RAGCDS_HOME/logs.db) cannot be opened or written."""

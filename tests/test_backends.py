@@ -168,3 +168,42 @@ def test_openai_unreachable_is_backend_unavailable():
     gen = load_generator(f"http://127.0.0.1:{port}/v1", model_name="m")
     with pytest.raises(BackendUnavailable, match="cannot reach .* is the server running"):
         gen.generate(GenerationRequest(messages=[{"role": "user", "content": "U"}]))
+
+
+def _pending_connections(srv: socket.socket) -> int:
+    srv.settimeout(0.2)
+    n = 0
+    try:
+        while True:
+            conn, _ = srv.accept()
+            conn.close()
+            n += 1
+    except TimeoutError:
+        return n
+
+
+def test_openai_hung_server_times_out_once_and_names_the_option():
+    from ragcds.generate.backends.openai_backend import CONNECT_TIMEOUT, DEFAULT_TIMEOUT, OpenAIGenerator
+
+    default = OpenAIGenerator("http://127.0.0.1:9/v1")
+    assert (default.timeout.connect, default.timeout.read) == (CONNECT_TIMEOUT, DEFAULT_TIMEOUT) == (10.0, 120.0)
+    with socket.socket() as srv:  # accepts (kernel backlog), never replies
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        gen = load_generator(f"http://127.0.0.1:{srv.getsockname()[1]}/v1", timeout=0.5)
+        with pytest.raises(BackendUnavailable, match=r"no reply within 0.5 s — wait longer: --timeout 60 \(or RAGCD"):
+            gen.generate(GenerationRequest(messages=[{"role": "user", "content": "U"}]))
+        # the model listing timed out and the request stopped there: no second wait on /chat/completions
+        assert _pending_connections(srv) == 1
+
+
+def test_backend_messages_name_options_that_exist():
+    import typer.main
+
+    from ragcds.cli.main import app
+
+    ask = typer.main.get_command(app).commands["ask"]
+    names = {opt for p in ask.params for opt in p.opts}
+    envs = {p.envvar for p in ask.params if getattr(p, "envvar", None)}
+    assert {"--timeout", "--model-name", "--model", "--embedder"} <= names
+    assert {"RAGCDS_TIMEOUT", "RAGCDS_OPENAI_MODEL", "RAGCDS_EMBEDDER"} <= envs

@@ -123,3 +123,24 @@ def test_kill_after_random_delays(tmp_path, setup):
         seen.add(_check_consistent(index_dir, setup))
         _finish_and_check(index_dir, setup)
     assert seen <= {"old", "new"}
+
+
+def test_version_left_by_a_kill_before_the_gates_is_gated_on_activation(tmp_path, setup):
+    from ragcds.errors import GateFailed
+    from ragcds.index import versions
+    from tests.pdfgen import DEFAULT_SECTIONS, make_guideline_pdf
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(setup["base"], index_dir)
+    short = make_guideline_pdf(tmp_path / "short.pdf", DEFAULT_SECTIONS[:5])  # a wrong PDF: gates would fail
+    log = tmp_path / "stderr.log"
+    proc = _start(index_dir, short, log, RAGCDS_TEST_PAUSE_AT="built", RAGCDS_TEST_PAUSE_SECONDS="60")
+    _wait_for(log, "PAUSED built", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    left = [r for r in versions.version_rows(index_dir) if not r["live"]]
+    assert len(left) == 1 and left[0]["gates"] == "-"
+    with pytest.raises(GateFailed):
+        versions.activate(index_dir, left[0]["version_id"])
+    assert store.current_version(index_dir) == setup["old_version"]
+    assert versions.gate_status(index_dir / "versions" / left[0]["version_id"]) == "FAILED"

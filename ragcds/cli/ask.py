@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, handle_errors, out
+from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
 from ragcds.generate.base import FORMATS, Answer
 
 
@@ -76,20 +76,31 @@ def ask(
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Do not write the audit log (or RAGCDS_LOG=0).")
     ] = False,
+    embedder: SearchEmbedderOpt = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            envvar="RAGCDS_TIMEOUT",
+            min=1.0,
+            help="Seconds to wait for an OpenAI-compatible server's reply [default: 120; connecting: 10].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Answer a clinical question from the UCG 2023, with citations."""
-    from ragcds import audit
     from ragcds.generate.answer import answer_question, answer_to_json
     from ragcds.generate.backends import backend_names, load_generator
-    from ragcds.retrieve import HybridRetriever, check_question
+    from ragcds.retrieve import check_question
 
     check_question(question)
     _choice(format, FORMATS, "--format")
     _choice(backend, ("auto", *backend_names()), "--backend")
     _choice(policy, ("quote", "refuse"), "--policy")
-    options = {"model_name": model_name} if model_name else {}
+    options: dict[str, object] = {"model_name": model_name} if model_name else {}
+    if timeout is not None:
+        options["timeout"] = timeout
     generator = load_generator(model, backend, **options)
-    retriever = None if no_rag else HybridRetriever.open(index)
+    retriever = None if no_rag else open_retriever(index, embedder)
     answer = answer_question(
         question,
         generator=generator,
@@ -101,12 +112,24 @@ def ask(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
     )
-    if not no_log:
-        audit.log_answer(answer)
     if json_out:
         out.print_json(json.dumps(answer_to_json(answer), ensure_ascii=False))
     else:
         print_answer(answer)
+    if not no_log:
+        log_or_say_why(answer)
+
+
+def log_or_say_why(answer: Answer) -> None:
+    """Write the audit log; when it cannot be written the answer stays shown (exit 0) and one stderr line
+    says it was not logged, why, and the fix."""
+    from ragcds import audit
+    from ragcds.errors import AuditLogError
+
+    try:
+        audit.log_answer(answer)
+    except AuditLogError as exc:
+        console.print(f"warning: this answer was NOT logged to the audit log: {exc}", markup=False, soft_wrap=True)
 
 
 @handle_errors
@@ -119,19 +142,21 @@ def logs(
 
     rows = audit.recent(n)
     if json_out:
-        out.print_json(json.dumps(rows, ensure_ascii=False))
+        out.print(audit.dumps_safe(rows), markup=False, highlight=False)
         return
     if not rows:
         out.print(f'no answers logged yet in {audit.db_path()} — try: ragcds ask "signs of severe malaria"')
         return
+    safe = audit.escape_controls  # stored text may carry terminal escape sequences
     for r in rows:
         pages = ",".join(p for pages in r["pages"] for p in pages)
         out.print(
-            f"#{r['id']} {r['ts']} {r['backend']}:{escape(r['model'])} {r['format']} {r['policy']} "
-            f"{r['latency_ms']:.0f} ms pages {pages}"
+            safe(f"#{r['id']} {r['ts']} {r['backend']}:{r['model']} {r['format']} {r['policy']} "
+                 f"{r['latency_ms']:.0f} ms pages {pages}"),
+            markup=False,
         )
-        out.print(f"  Q: {escape(r['question'][:200])}")
-        out.print(f"  A: {escape(r['answer'][:200].replace(chr(10), ' '))}")
+        out.print(f"  Q: {safe(r['question'][:200])}", markup=False)
+        out.print(f"  A: {safe(r['answer'][:200].replace(chr(10), ' '))}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

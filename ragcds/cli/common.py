@@ -60,3 +60,35 @@ def handle_errors(fn: F) -> F:
             fail(f"unexpected {type(exc).__name__}: {exc} (rerun with RAGCDS_DEBUG=1 for the traceback)", 2)
 
     return wrapper  # type: ignore[return-value]
+
+
+SearchEmbedderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embedder",
+        envvar="RAGCDS_EMBEDDER",
+        help="Embedder the index was built with (default: the one its manifest names); pass its folder if it "
+        "moved since the build.",
+        show_default=False,
+    ),
+]
+
+
+def open_retriever(index: Path, embedder_ref: str | None = None):
+    """The live version's HybridRetriever with the given embedder, else the manifest's; when that one cannot
+    be loaded (its folder moved), the error says how to point at it."""
+    from ragcds.errors import ModelNotFound
+    from ragcds.index import store
+    from ragcds.index.embedders import load_embedder
+    from ragcds.retrieve import HybridRetriever
+
+    if embedder_ref:
+        return HybridRetriever.open(index, load_embedder(embedder_ref))
+    try:
+        return HybridRetriever.open(index)
+    except ModelNotFound as exc:
+        built = store.read_manifest(store.resolve_version_dir(index)).get("embedder", {}).get("ref", "default")
+        raise ModelNotFound(
+            f"the index {index} was built with embedder {built!r}, which cannot be loaded here "
+            f"({str(exc).split(' — ')[0]}) — point at its folder: --embedder PATH (or RAGCDS_EMBEDDER=PATH)"
+        ) from exc

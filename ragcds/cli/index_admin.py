@@ -81,6 +81,11 @@ def print_update(rep: UpdateReport, elapsed: float) -> None:
     table.add_row("time", " · ".join(f"{k} {v:.1f}s" for k, v in stages.items()) + f" · total {elapsed:.1f}s")
     console.print(table)
     console.print(gate_table(rep.gates))
+    print_outcome(rep)
+
+
+def print_outcome(rep: UpdateReport) -> None:
+    """What went live (with the rollback and next commands), or why the new version was blocked."""
     idx = rep.index_dir
     if rep.activated and rep.forced:
         console.print(
@@ -96,14 +101,16 @@ def print_update(rep: UpdateReport, elapsed: float) -> None:
         console.print(
             f"see what changed: ragcds index diff {idx}@{rep.previous_version} {idx}@{rep.new_version}"
             if rep.previous_version
-            else f'next: ragcds search "severe malaria" --index {idx}'
+            else f'next: ragcds search "signs of severe malaria in children" --index {idx}',
+            soft_wrap=True,
         )
     else:
         console.print(
             f"[bold red]blocked:[/bold red] gate(s) {', '.join(rep.gates.failed)} failed; the live version "
-            f"stays {rep.previous_version}. New version {rep.new_version} is kept inactive.\n"
+            f"stays {rep.previous_version or '(none)'}. New version {rep.new_version} is kept inactive.\n"
             f"inspect: ragcds index diff {idx} {idx}@{rep.new_version}\n"
-            f'activate anyway: ragcds index activate {rep.new_version} --force --reason "..." --index {idx}'
+            f'activate anyway: ragcds index activate {rep.new_version} --force --reason "..." --index {idx}',
+            soft_wrap=True,
         )
 
 
@@ -210,13 +217,53 @@ def activate(
     version_id: Annotated[str, typer.Argument(help="Version id (see: ragcds index versions).")],
     index: IndexOpt = DEFAULT_INDEX,
     force: Annotated[
-        bool, typer.Option("--force", help="Activate a version whose gates failed (needs --reason).")
+        bool, typer.Option("--force", help="Activate a version whose gates failed or were not run (needs --reason).")
     ] = False,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in history.jsonl).")] = "",
+    embedder: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RAGCDS_EMBEDDER",
+            help="For a version never gated: the embedder its gates use (default: the one it was built with).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Make a complete version live (rollback); refuses incomplete and (without --force) failed versions."""
-    row = versions.activate(index, version_id, force=force, reason=reason)
-    console.print(f"live version: {version_id} (was {row['from']})")
+    """Make a complete version live (rollback); a version never gated is gated first; failed ones need --force."""
+    from ragcds.index.embedders import load_embedder
+
+    if force and not reason.strip():
+        raise typer.BadParameter('--force needs --reason "why this version may go live"', param_hint="--reason")
+    row = versions.activate(
+        index, version_id, force=force, reason=reason, embedder=load_embedder(embedder) if embedder else None
+    )
+    if row.get("gate_report") is not None:
+        console.print(f"version {row['to']} had no gate record; its gates ran now:")
+        console.print(gate_table(row["gate_report"]))
+    note = f" (forced: {reason})" if row.get("forced") else ""
+    console.print(f"live version: {row['to']} (was {row['from']}){note}")
+
+
+@index_app.command()
+@handle_errors
+def verify(
+    index: IndexOpt = DEFAULT_INDEX,
+    all_versions: Annotated[bool, typer.Option("--all", help="Check every version, not only the live one.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check index files against the sha256 recorded in their manifest; exit 1 if any differs."""
+    res = versions.verify(index, all_versions=all_versions)
+    if json_out:
+        sys.stdout.write(json.dumps(res, ensure_ascii=False, indent=1) + "\n")
+    else:
+        for r in res["versions"]:
+            state = "ok" if not r["problems"] else "DAMAGED: " + "; ".join(r["problems"][:5])
+            mark = "live " if r["live"] else "     "
+            out.print(f"{mark}{r['version_id']}  {r['files']} files  {state}", markup=False)
+    if res["hint"]:
+        console.print(f"error: {res['hint']}", markup=False, soft_wrap=True)
+    if not res["ok"]:
+        raise typer.Exit(1)
 
 
 @index_app.command()

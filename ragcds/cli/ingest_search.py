@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -14,12 +15,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, console, handle_errors, out
+from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
 from ragcds.config import Settings
 from ragcds.errors import BadQuestionFile, InputPDFError
-from ragcds.index.build import BuildReport, build_index
+from ragcds.index.build import BuildReport
 from ragcds.index.embedders import load_embedder
-from ragcds.index.update import CachedPageReader
+from ragcds.index.update import update_index
 from ragcds.ingest.pdf import check_pdf_file
 from ragcds.retrieve import MODES, Hit, HybridRetriever, Retrieval
 
@@ -48,7 +49,7 @@ def _progress_display() -> tuple[Progress, Callable[[str, int, int], None]]:
     return progress, update
 
 
-def print_build_summary(report: BuildReport, elapsed: float) -> None:
+def print_build_summary(report: BuildReport, elapsed: float, gates_s: float = 0.0) -> None:
     table = Table(title=f"Index version {report.version_id}", show_header=False, title_justify="left")
     table.add_row("pages", str(report.pages))
     table.add_row("sections", str(report.sections))
@@ -58,15 +59,13 @@ def print_build_summary(report: BuildReport, elapsed: float) -> None:
     mapped = sum(report.clean.get("glyphs_mapped", {}).values())
     unmapped = sum(report.clean.get("unmapped_glyphs", {}).values())
     table.add_row("glyphs", f"{mapped} symbol-font glyphs mapped, {unmapped} unmapped (shown as \ufffd)")
-    stages = " · ".join(f"{k} {v:.1f}s" for k, v in report.stage_seconds.items())
+    stages = " · ".join(f"{k} {v:.1f}s" for k, v in {**report.stage_seconds, "gates": gates_s}.items())
     table.add_row("time", f"{stages} · total {elapsed:.1f}s")
     console.print(table)
     if report.toc_missing:
         shown = report.toc_missing[:15]
         more = f" (+{len(report.toc_missing) - len(shown)} more)" if len(report.toc_missing) > len(shown) else ""
         console.print("contents entries not found in the body: " + "; ".join(shown) + more)
-    next_cmd = f'ragcds search "signs of severe malaria in children" --index {report.index_dir}'
-    console.print(f"next: {next_cmd}", soft_wrap=True)
 
 
 @handle_errors
@@ -78,8 +77,12 @@ def ingest(
         envvar="RAGCDS_EMBEDDER", help="'default' (packaged all-MiniLM-L6-v2) or a local sentence-transformers folder.",
     )] = "default",
     json_out: Annotated[bool, typer.Option("--json", help="Print the build report as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Go live even if a gate fails (needs --reason).")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why a forced version may go live (recorded).")] = "",
 ) -> None:
-    """Build (or rebuild) the hybrid index from a guideline PDF; the live index changes only on success."""
+    """Build (or rebuild) the hybrid index from a guideline PDF; it goes live only if the validation gates pass."""
+    from ragcds.cli.index_admin import gate_table, print_outcome
+
     if pdf is None:
         env = os.environ.get("UCG_PDF")
         if not env:
@@ -87,15 +90,23 @@ def ingest(
         pdf = Path(env)
     start = time.perf_counter()
     check_pdf_file(pdf)
+    if force and not reason.strip():
+        raise typer.BadParameter('--force needs --reason "why this version may go live"', param_hint="--reason")
     emb = load_embedder(embedder)
     progress, update = _progress_display()
     with progress:
-        report = build_index(pdf, index, emb, embedder, Settings(embedder=embedder), progress=update,
-                             reader=CachedPageReader(index))
+        rep = update_index(pdf, index, emb, embedder, Settings(embedder=embedder), progress=update, force=force,
+                           reason=reason, event="ingest")
+    build = dataclasses.replace(rep.build, activated=rep.activated)
     if json_out:
-        out.print_json(json.dumps(report.to_dict()))
+        extra = {"previous_version": rep.previous_version, "forced": rep.forced, "gates": rep.gates.to_dict()}
+        out.print_json(json.dumps({**build.to_dict(), **extra}))
     else:
-        print_build_summary(report, time.perf_counter() - start)
+        print_build_summary(build, time.perf_counter() - start, rep.seconds.get("gates", 0.0))
+        console.print(gate_table(rep.gates))
+        print_outcome(rep)
+    if not rep.activated:
+        raise typer.Exit(1)
 
 
 def snippet(text: str, width: int = 240) -> str:
@@ -162,6 +173,7 @@ def search(
                                            help="List the ranked sections (section, title, printed pages, "
                                                 "score) instead of passages.")] = False,
     index: IndexOpt = DEFAULT_INDEX,
+    embedder: SearchEmbedderOpt = None,
 ) -> None:
     """Search the guideline: passages with section, title and printed page."""
     if mode not in MODES:
@@ -171,7 +183,7 @@ def search(
         from ragcds.retrieve import check_question
 
         check_question(question or "")
-    retriever = HybridRetriever.open(index)
+    retriever = open_retriever(index, embedder)
     if sections:
         _search_sections(retriever, batch or [("", question or "")], k, mode, json_out, batch is not None)
         return

@@ -45,6 +45,13 @@ class DenseIndex:
         faiss.write_index(self.index, str(path))
 
     @classmethod
+    def from_bytes(cls, data: bytes) -> DenseIndex:
+        """An index from the bytes of a saved FAISS file (read once by the caller, e.g. to hash them)."""
+        import faiss
+
+        return cls(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)))
+
+    @classmethod
     def load(cls, path: Path) -> DenseIndex:
         import faiss
 

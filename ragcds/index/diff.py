@@ -71,8 +71,11 @@ def edition_from_chunks(name: str, version: str, chunks: list[Chunk], pages: lis
 def load_edition(ref: str | Path, settings: Settings | None = None) -> Edition:
     """A PDF file (parsed, not embedded) or an index version: DIR (CURRENT), a version dir, or DIR@ID."""
     path = Path(str(ref))
-    if path.is_file() and path.suffix.lower() == ".pdf":
+    if path.suffix.lower() == ".pdf" or path.is_file():
         from ragcds.index.build import parse_pdf
+        from ragcds.ingest.pdf import check_pdf_file
+
+        check_pdf_file(path)  # a missing or non-PDF file says so (not "no index")
 
         parsed = parse_pdf(path, settings or Settings())
         pages = [{"pdf_page": p.pdf_page, "label": p.label, "lines": list(p.lines)} for p in parsed.clean]

@@ -9,6 +9,8 @@ toc_coverage       contents coverage not lower than the previous one by more tha
 digit_lines        every cleaned body line with a digit appears in some chunk (whitespace-normalised)
 unmapped_glyphs    private-use/control glyphs ≤ previous + ``unmapped_glyph_margin``
 dose_patterns      count of dose patterns (``500 mg``, ``10 ml``...) within a margin of the previous one
+instructions       no instruction-like text aimed at a language model ("ignore previous instructions",
+                   chat-template tokens, an answer packet) beyond what the previous version had
 retrieval          each sampled section's title retrieves that section in the top k for ≥ min rate
 =================  ===========================================================================
 
@@ -94,6 +96,38 @@ class VersionData:
     @property
     def unmapped(self) -> int:
         return sum(self.stats.get("clean", {}).get("unmapped_glyphs", {}).values())
+
+
+# Text aimed at a language model, not at a clinician: a guideline never contains these. Kept specific (whole
+# phrases, template tokens) so that clinical instructions ("follow the instructions on the label") never match.
+INSTRUCTION_PATTERNS: tuple[str, ...] = (
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+)?(?:of\s+the\s+)?(?:previous|prior|above"
+    r"|earlier|preceding|foregoing|system|your|these)\s+(?:instructions?|prompts?|rules|directions|messages?)",
+    r"\byou\s+are\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:ai|assistant|language\s+model|chatbot|llm)\b",
+    r"\bas\s+an\s+ai\b",
+    r"\b(?:system|developer)\s+prompt\b",
+    r"\bnew\s+instructions?\s*:",
+    r"\b(?:respond|reply|answer|output)\s+only\s+with\b",
+    r"<\|[a-z_]+\|>|\[/?INST\]|<<\s*/?SYS\s*>>|<(?:start|end)_of_turn>",
+    r"^\s*(?:#+\s*)?(?:system|assistant|instruction|response)\s*:",  # a role line
+    r"<r>\s*<t>",  # the triage packet this product writes
+)
+_INSTRUCTION_RX = re.compile("|".join(f"(?:{p})" for p in INSTRUCTION_PATTERNS), re.IGNORECASE | re.MULTILINE)
+
+
+def instruction_like(text: str) -> list[str]:
+    """The instruction-like phrases in ``text`` (lower-cased, whitespace-normalised)."""
+    return [_norm(m.group(0)).lower() for m in _INSTRUCTION_RX.finditer(text)]
+
+
+def instruction_findings(chunks: Iterable[dict]) -> list[tuple[str, str]]:
+    """(phrase, where) for every instruction-like phrase in the chunks; where = §section p. label."""
+    out = []
+    for c in chunks:
+        for phrase in instruction_like(c["text"]):
+            pages = ",".join(c.get("printed_pages") or [str(p) for p in c.get("pdf_pages", [])])
+            out.append((phrase, f"§{c.get('section') or c.get('title', '')} p. {pages}"))
+    return out
 
 
 def dose_count(texts: Iterable[str], pattern: str) -> int:
@@ -251,6 +285,7 @@ def run_gates(
     else:
         out.append(GateResult("dose_patterns", True, str(doses), "informational (no previous version)"))
 
+    out.append(_instructions_gate(new, old))
     hits, queried, misses = retrieval_self_test(new_vdir, new, embedder, s, priority_sections)
     rate = hits / queried if queried else 1.0
     out.append(
@@ -264,3 +299,18 @@ def run_gates(
         )
     )
     return GateReport(out, prev_vdir.name if prev_vdir else None)
+
+
+def _instructions_gate(new: VersionData, old: VersionData | None) -> GateResult:
+    """Fails on instruction-like phrases the previous version did not have (all of them without one)."""
+    found = instruction_findings(new.chunks)
+    known = {phrase for phrase, _ in instruction_findings(old.chunks)} if old else set()
+    fresh = [(phrase, where) for phrase, where in found if phrase not in known]
+    return GateResult(
+        "instructions",
+        not fresh,
+        f"{len(fresh)} new" + (f" ({len(found) - len(fresh)} known)" if len(found) > len(fresh) else ""),
+        "0 instruction-like passages" + (" beyond the previous version's" if old else ""),
+        "text aimed at a language model (prompt injection) in the guideline" if fresh else "",
+        [f"{where}: {phrase!r}" for phrase, where in fresh[:10]],
+    )

@@ -14,6 +14,12 @@ Layout of an index directory::
 
 A build writes into ``versions/.tmp-*``, renames it into place, then swaps CURRENT. Readers resolve
 CURRENT once and keep reading their version, so a running search never sees a half-built index.
+
+Integrity: the manifest records the size and sha256 of every file. :func:`load_index` reads each file it
+loads once, hashes those bytes and parses the same bytes, so a file changed after the build (an edited dose
+in ``chunks.jsonl``) is refused with a message naming the recovery (roll back to an intact version, or
+rebuild). :func:`verify_version` checks every file of a version (``ragcds index verify``). This guards
+against damage and careless edits, not against someone who also rewrites the manifest.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -32,8 +39,9 @@ from pathlib import Path
 
 from ragcds import __version__
 from ragcds.config import INDEX_FORMAT_VERSION
-from ragcds.errors import CorruptIndex, IndexNotFound, StaleIndex
+from ragcds.errors import BadVersionId, CorruptIndex, IndexNotFound, StaleIndex
 from ragcds.index.dense import DenseIndex
+from ragcds.index.integrity import Mismatch, file_problems, verified_bytes
 from ragcds.index.lexical import LexicalIndex
 from ragcds.ingest.chunk import Chunk
 
@@ -42,8 +50,53 @@ CURRENT = "CURRENT"
 VERSIONS = "versions"
 
 
-def build_hint(index_dir: Path) -> str:
-    return f"ragcds ingest PDF --index {index_dir}"
+_VERSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def build_hint(index_dir: Path, embedder_ref: str | None = None) -> str:
+    """The command that rebuilds the index at ``index_dir`` (PDF: the guideline file), with the embedder the
+    index was built with when that was not the default one."""
+    extra = f" --embedder {embedder_ref}" if embedder_ref and embedder_ref != "default" else ""
+    return f"ragcds ingest PDF --index {index_dir}{extra}"
+
+
+def index_root(path: Path) -> Path:
+    """The index directory a version directory belongs to (``INDEX/versions/<id>`` → ``INDEX``)."""
+    path = Path(path)
+    if path.parent.name == VERSIONS and not (path / CURRENT).exists():
+        return path.parent.parent
+    return path
+
+
+def check_version_id(index_dir: Path, version_id: str) -> str:
+    """``version_id`` if it names a folder directly inside ``INDEX/versions`` (no path, no '..')."""
+    vid = str(version_id).strip()
+    inside = False
+    if _VERSION_ID.fullmatch(vid):
+        vroot = (Path(index_dir) / VERSIONS).resolve()
+        inside = (vroot / vid).resolve().parent == vroot
+    if not inside:
+        raise BadVersionId(
+            f"{version_id!r} is not a version id of {index_dir} (a version id is a folder name in "
+            f"{Path(index_dir) / VERSIONS}, not a path) — list them: ragcds index versions --index {index_dir}"
+        )
+    return vid
+
+
+def version_path(index_dir: Path, version_id: str) -> Path:
+    """``INDEX/versions/<id>`` for a checked version id."""
+    return Path(index_dir) / VERSIONS / check_version_id(index_dir, version_id)
+
+
+def require_index(index_dir: Path) -> Path:
+    """Refuse a path that holds no index (a mistyped --index), without creating anything."""
+    index_dir = Path(index_dir)
+    if not ((index_dir / CURRENT).exists() or (index_dir / VERSIONS).is_dir()):
+        raise IndexNotFound(
+            f"no index at {index_dir} (no CURRENT, no versions/) — check --index, or build one: "
+            f"{build_hint(index_dir)}"
+        )
+    return index_dir
 
 
 @dataclass
@@ -84,9 +137,14 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def writer_lock(index_dir: Path) -> Iterator[None]:
-    """One writer at a time per index directory (readers never take it)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
+def writer_lock(index_dir: Path, create: bool = True) -> Iterator[None]:
+    """One writer at a time per index directory (readers never take it). ``create=False``: the index
+    directory must exist already (commands that only administer an index never create one)."""
+    index_dir = Path(index_dir)
+    if create:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        require_index(index_dir)
     with (index_dir / ".lock").open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -154,9 +212,11 @@ def write_version(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         final = versions / version_id
-        if final.exists():  # same content built twice in one second: keep the existing copy
-            shutil.rmtree(tmp)
+        if final.exists() and (final / MANIFEST).exists() and not verify_version(final):
+            shutil.rmtree(tmp)  # same content built twice in one second: keep the existing (intact) copy
         else:
+            if final.exists():  # a damaged or incomplete copy of the same id: set aside, never served again
+                os.replace(final, versions / f".damaged-{version_id}-{time.time_ns()}")
             os.replace(tmp, final)
         _fsync_dir(versions)
         if before_activate:
@@ -170,7 +230,7 @@ def write_version(
 
 
 def set_current(index_dir: Path, version_id: str) -> None:
-    vdir = index_dir / VERSIONS / version_id
+    vdir = version_path(index_dir, version_id)
     if not (vdir / MANIFEST).exists():
         raise IndexNotFound(f"no complete version {version_id} in {index_dir} — see: ragcds index versions")
     write_text_atomic(index_dir / CURRENT, version_id + "\n")
@@ -189,9 +249,14 @@ def list_versions(index_dir: Path) -> list[dict]:
         return []
     out = []
     for d in sorted(vroot.iterdir()):
-        if d.name.startswith(".") or not (d / MANIFEST).exists():
+        if not _VERSION_ID.fullmatch(d.name) or not (d / MANIFEST).exists():
             continue
-        out.append(json.loads((d / MANIFEST).read_text()))
+        try:
+            manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # an unreadable manifest: not a usable version (`ragcds index verify` reports it)
+        if isinstance(manifest, dict):
+            out.append({**manifest, "version_id": d.name})  # the folder name is the id
     return out
 
 
@@ -207,6 +272,20 @@ def remove_stale_temps(index_dir: Path, older_than_s: float = 0) -> int:
     return n
 
 
+def recovery_hint(index_dir: Path, broken: str | None) -> str:
+    """The command that fixes a damaged live version: roll back to an intact one, else rebuild."""
+    from ragcds.index.versions import rollback_target
+
+    root = index_root(Path(index_dir))
+    target = rollback_target(root, broken) if (root / VERSIONS).is_dir() else None
+    if target:
+        return f"roll back to the intact version {target}: ragcds index activate {target} --index {root}"
+    ref = None
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):  # the embedder it was built with
+        ref = json.loads((root / VERSIONS / str(broken) / MANIFEST).read_text(encoding="utf-8"))["embedder"]["ref"]
+    return f"rebuild it from the guideline PDF: {build_hint(root, ref if isinstance(ref, str) else None)}"
+
+
 def resolve_version_dir(index_dir: Path) -> Path:
     """The version directory an index path stands for (a version folder itself, or CURRENT)."""
     index_dir = Path(index_dir)
@@ -215,26 +294,40 @@ def resolve_version_dir(index_dir: Path) -> Path:
     vid = current_version(index_dir)
     if vid is None:
         raise IndexNotFound(f"no index at {index_dir} — build it: {build_hint(index_dir)}")
-    vdir = index_dir / VERSIONS / vid
+    try:
+        vdir = version_path(index_dir, vid)
+    except BadVersionId:
+        raise CorruptIndex(
+            f"{index_dir}/CURRENT holds {vid[:60]!r}, not a version id — {recovery_hint(index_dir, None)}"
+        ) from None
     if not (vdir / MANIFEST).exists():
         raise CorruptIndex(
-            f"{index_dir}/CURRENT points at missing version {vid} — run: ragcds index versions, then "
-            f"ragcds index activate ID (or rebuild: {build_hint(index_dir)})"
+            f"{index_dir}/CURRENT points at missing version {vid} — {recovery_hint(index_dir, vid)}"
         )
     return vdir
 
 
 def read_manifest(vdir: Path) -> dict:
+    vdir = Path(vdir)
     try:
-        manifest = json.loads((vdir / MANIFEST).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CorruptIndex(f"unreadable manifest in {vdir} ({exc}) — rebuild: {build_hint(vdir)}") from exc
+        manifest = json.loads((vdir / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise CorruptIndex(
+            f"unreadable manifest in {vdir} ({exc}) — {recovery_hint(index_root(vdir), vdir.name)}"
+        ) from exc
     if manifest.get("format_version") != INDEX_FORMAT_VERSION:
         raise StaleIndex(
             f"index at {vdir} has format {manifest.get('format_version')}, this ragcds reads "
-            f"{INDEX_FORMAT_VERSION} — rebuild it with ragcds ingest"
+            f"{INDEX_FORMAT_VERSION} — rebuild it: {build_hint(index_root(vdir), _embedder_ref(manifest))}"
         )
     return manifest
+
+
+def _embedder_ref(manifest: dict) -> str | None:
+    ref = manifest.get("embedder", {}).get("ref") if isinstance(manifest.get("embedder"), dict) else None
+    return ref if isinstance(ref, str) else None
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -242,26 +335,54 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def verify_version(vdir: Path, manifest: dict | None = None) -> list[str]:
+    """Problems with a version's files against its manifest (empty when every file is intact)."""
+    vdir = Path(vdir)
+    manifest = manifest if manifest is not None else read_manifest(vdir)
+    return file_problems(vdir, manifest.get("files"))
+
+
 def load_index(index_dir: Path, embedder_id: str | None = None) -> LoadedIndex:
-    """Load the live version; refuse when it was built with a different embedder than ``embedder_id``."""
+    """Load the live version, checking every loaded file against the manifest's sha256 (each file is read
+    once: hashed and parsed from the same bytes). Refuses a version built with another embedder than
+    ``embedder_id``."""
     vdir = resolve_version_dir(Path(index_dir))
+    root = index_root(vdir)
     manifest = read_manifest(vdir)
-    if embedder_id is not None and manifest["embedder"]["id"] != embedder_id:
+    built_with = manifest.get("embedder", {})
+    if embedder_id is not None and built_with.get("id") != embedder_id:
         raise StaleIndex(
-            f"index built with embedder {manifest['embedder']['id']} but {embedder_id} is loaded — rebuild: "
-            f"ragcds ingest PDF --index {index_dir} (or pass the embedder the index was built with)"
+            f"index {root} was built with embedder {built_with.get('id')} but {embedder_id} is loaded — pass "
+            f"the embedder it was built with: --embedder {built_with.get('ref', 'default')} (or "
+            f"RAGCDS_EMBEDDER), or rebuild it with yours: {build_hint(root)} --embedder REF"
         )
+    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     try:
-        chunks = [Chunk.from_dict(d) for d in read_jsonl(vdir / "chunks.jsonl")]
-        dense = DenseIndex.load(vdir / "dense.faiss")
+        raw = verified_bytes(vdir, "chunks.jsonl", files)
+        dense_raw = verified_bytes(vdir, "dense.faiss", files)
+        bm25 = [n for n in files if n.startswith("bm25/")]
+        if not bm25:
+            raise Mismatch("the manifest lists no bm25 files")
+        for name in bm25:
+            verified_bytes(vdir, name, files)
+        chunks = [Chunk.from_dict(json.loads(x)) for x in raw.decode("utf-8").splitlines() if x.strip()]
+        dense = DenseIndex.from_bytes(dense_raw)
         lexical = LexicalIndex.load(vdir / "bm25")
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise CorruptIndex(f"index files in {vdir} are damaged ({exc}) — rebuild: {build_hint(index_dir)}") from exc
-    if not (len(chunks) == dense.size == manifest["chunk_count"]):
+    except Mismatch as exc:
+        raise CorruptIndex(
+            f"version {vdir.name} of {root} is damaged: {exc} — {recovery_hint(root, vdir.name)}"
+        ) from exc
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise CorruptIndex(
+            f"index files in {vdir} are damaged ({exc}) — {recovery_hint(root, vdir.name)}"
+        ) from exc
+    if not (len(chunks) == dense.size == manifest.get("chunk_count")):
         raise CorruptIndex(
             f"index in {vdir} is inconsistent ({len(chunks)} chunks, {dense.size} vectors, manifest says "
-            f"{manifest['chunk_count']}) — rebuild: {build_hint(index_dir)}"
+            f"{manifest.get('chunk_count')}) — {recovery_hint(root, vdir.name)}"
         )
-    if dense.dim != manifest["embedder"]["dim"]:
-        raise CorruptIndex(f"vector dimension {dense.dim} ≠ manifest {manifest['embedder']['dim']} — rebuild")
+    if dense.dim != built_with.get("dim"):
+        raise CorruptIndex(
+            f"vector dimension {dense.dim} ≠ manifest {built_with.get('dim')} — {recovery_hint(root, vdir.name)}"
+        )
     return LoadedIndex(path=vdir, manifest=manifest, chunks=chunks, dense=dense, lexical=lexical)

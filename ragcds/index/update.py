@@ -279,8 +279,11 @@ def update_index(
     progress: Progress | None = None,
     force: bool = False,
     reason: str = "",
+    event: str = "update",
 ) -> UpdateReport:
-    """Build a new version inactive, gate it, then swap CURRENT (or keep it inactive when a gate fails)."""
+    """Build a new version inactive, gate it, then swap CURRENT (or keep it inactive when a gate fails).
+
+    ``ragcds ingest`` runs this too (``event="ingest"``), so a wrong PDF cannot silently replace an index."""
     settings = settings or Settings()
     index_dir = Path(index_dir)
     if force and not reason.strip():
@@ -289,7 +292,8 @@ def update_index(
         )
     seconds: dict[str, float] = {}
     previous = store.current_version(index_dir)
-    prev_vdir = store.resolve_version_dir(index_dir) if previous else None
+    # compared with the live version only when it is intact (a damaged one is replaced like a first build)
+    prev_vdir = versions.intact_live_version(index_dir) if previous else None
 
     def staged(stage: str, done: int, total: int) -> None:
         if progress:
@@ -347,7 +351,7 @@ def update_index(
             pause_point("swapped")
         versions.append_history(
             index_dir,
-            "update" if go else "blocked",
+            event if go else "blocked",
             **{
                 "from": previous,
                 "to": build.version_id if go else previous,

@@ -3,6 +3,10 @@
 Guided decoding is requested for the constrained formats — array: `response_format` json_schema; xml:
 vLLM's `guided_regex` (or `guided_grammar` with guided="grammar") — and the reply is still validated by
 the answer pipeline, which repairs it or records a parse failure.
+
+Timeouts are separate: connecting gives up after ``CONNECT_TIMEOUT`` seconds (a server that is not there),
+waiting for the reply after ``timeout`` seconds (``--timeout`` / ``RAGCDS_TIMEOUT``, default
+``DEFAULT_TIMEOUT``: a server that accepted the request and never answers).
 """
 
 from __future__ import annotations
@@ -15,6 +19,13 @@ import httpx
 from ragcds.errors import BackendUnavailable
 from ragcds.generate.base import GenerationRequest
 from ragcds.generate.formats import grammar, json_schema, xml_regex
+
+DEFAULT_TIMEOUT = 120.0  # seconds to wait for a reply: a CPU server writing 256 tokens with a 7B model fits
+CONNECT_TIMEOUT = 10.0  # seconds to open the connection
+
+
+class _HTTPError(BackendUnavailable):
+    """The server answered with an HTTP error status."""
 
 
 def base_url(ref: str) -> str:
@@ -48,14 +59,15 @@ class OpenAIGenerator:
         ref: str,
         model_name: str | None = None,
         api_key: str | None = None,
-        timeout: float = 120.0,
+        timeout: float | None = None,
         guided: str = "regex",
         client: httpx.Client | None = None,
         **_: Any,
     ):
         self.base = base_url(ref)
         self.api_key = api_key or os.environ.get("RAGCDS_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        self.timeout = httpx.Timeout(timeout, connect=10.0)
+        self.read_timeout = float(timeout or DEFAULT_TIMEOUT)
+        self.timeout = httpx.Timeout(self.read_timeout, connect=min(CONNECT_TIMEOUT, self.read_timeout))
         self.guided = guided
         self.client = client or httpx.Client(timeout=self.timeout)
         self._model_name = model_name or os.environ.get("RAGCDS_OPENAI_MODEL")
@@ -68,15 +80,25 @@ class OpenAIGenerator:
         url = f"{self.base}{path}"
         try:
             resp = self.client.request(method, url, headers=self._headers(), **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except httpx.ConnectTimeout as exc:
+            raise BackendUnavailable(
+                f"cannot reach {url}: no connection within {self.timeout.connect:g} s — is the server running "
+                "and reachable? Check the --model URL"
+            ) from exc
+        except httpx.ConnectError as exc:
             raise BackendUnavailable(
                 f"cannot reach {url} — is the server running? Start it (e.g. `vllm serve MODEL` or "
                 "`llama-server -m model.gguf --port 8080`) or pass the right --model URL"
             ) from exc
         except httpx.TimeoutException as exc:
-            raise BackendUnavailable(f"{url} timed out — raise the timeout or use a smaller model") from exc
-        if resp.status_code >= 400:
             raise BackendUnavailable(
+                f"{url} accepted the request but sent no reply within {self.read_timeout:g} s — wait longer: "
+                f"--timeout {max(2 * self.read_timeout, 60):.0f} (or RAGCDS_TIMEOUT), or use a smaller model"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"{url} failed: {exc} — check the --model URL and the server's log") from exc
+        if resp.status_code >= 400:
+            raise _HTTPError(
                 f"{url} answered HTTP {resp.status_code}: {resp.text[:200]!r} — check "
                 "--model-name / RAGCDS_OPENAI_MODEL and RAGCDS_OPENAI_API_KEY"
             )
@@ -88,7 +110,7 @@ class OpenAIGenerator:
             try:
                 data = self._request("GET", "/models").json().get("data") or []
                 self._model_name = data[0]["id"] if data else "default"
-            except (BackendUnavailable, ValueError, KeyError, TypeError):
+            except (_HTTPError, ValueError, KeyError, TypeError):  # no /models listing: let the server choose
                 self._model_name = "default"
             self.model_id = self._model_name
         return self._model_name
