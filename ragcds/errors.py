@@ -39,3 +39,7 @@ class BadQuestionFile(RagcdsError):
 
 class GateFailed(RagcdsError):
     """A validation gate blocked an index version from going live."""
+
+
+class SectionNotFound(RagcdsError):
+    """No section of the index carries the requested number."""
