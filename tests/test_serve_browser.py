@@ -135,8 +135,8 @@ def test_real_guideline_in_the_browser(browser, ucg_index, tmp_path):
     """The real UCG index: a cited answer, its section opened at the cited printed page (docs/serve.png)."""
     with serving(ucg_index, ExtractiveGenerator()) as (url, _):
         page = open_page(browser, url)
-        ask_by_keyboard(page, "What are the danger signs of severe malaria in a child?")
-        assert page.locator("#answer").get_attribute("data-policy") == "answered"
+        ask_by_keyboard(page, "When should a child with pneumonia be referred?")
+        assert page.locator("#answer").get_attribute("data-policy") in ("answered", "quoted")
         label = page.locator(".sources a").first.inner_text()
         printed = re.fullmatch(r"\[1\] §[\d.]+ .+?, pp?\. (\w+).*", label).group(1)
         page.evaluate("document.activeElement.blur(); document.querySelector('#answer').focus()")
