@@ -141,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
     from ragcds.generate.backends import load_generator
-    from ragcds.serve.engine import IndexHolder, Service
+    from ragcds.serve.engine import IndexHolder, Service, set_torch_threads
 
     service = Service(IndexHolder(args.index), load_generator(None, "extractive"))
+    threads = set_torch_threads(None, "extractive")  # what `ragcds serve` sets for the extractive backend
     qs = questions(service.holder.snapshot().retriever.chunks)
     proc, url, log = start_server(args.index, env)
     q_local = (qs[i % len(qs)] for i in count())
@@ -166,16 +167,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"questions": len(qs), "seconds": args.seconds, "rows": rows}, indent=1))
     else:
-        report(rows, len(qs), args.seconds)
+        report(rows, len(qs), args.seconds, threads)
     if failures:
         print(f"FAILED: {len(failures)} requests failed, e.g. {failures[0]}", file=sys.stderr)
         return 1
     return 0
 
 
-def report(rows: list[dict], n_questions: int, seconds: float) -> None:
+def report(rows: list[dict], n_questions: int, seconds: float, threads: int | None) -> None:
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"ragcds serve on loopback vs in-process Service calls; {seconds:.0f} s per cell, {n_questions} distinct "
-          f"questions cycled; ask = extractive backend, audit log on; cpus={os.cpu_count()}")
+          f"questions cycled; ask = extractive backend, audit log on; cpus={os.cpu_count()}, torch threads "
+          f"{threads} on both sides, load average at the end {load}")
     head = (f"{'kind':<7}{'clients':>8} | {'in-proc r/s':>11}{'p50 ms':>8}{'p95 ms':>8} | {'HTTP r/s':>9}"
             f"{'p50 ms':>8}{'p95 ms':>8} | {'r/s ratio':>9}{'p50 ratio':>10}{'failed':>7}")
     print(head)

@@ -45,7 +45,7 @@ def running(app, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a thread on a free port; yields its base URL."""
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY, as `ragcds serve`
     sock.bind((host, 0))
     sock.listen(256)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcds.cli.main import app as cli_app
-from ragcds.cli.serve import is_loopback
+from ragcds.cli.serve import bind, is_loopback
 from tests.reindex_cli_helper import cli_command, cli_env
 from tests.servekit import small_index
 
@@ -75,3 +75,10 @@ def test_missing_index_and_bad_options_fail_before_serving(tmp_path):
 def test_loopback_detection():
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.20") and not is_loopback("clinic-box")
+
+
+def test_listening_socket_is_tcp_so_responses_are_not_delayed():
+    """asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP; with proto 0 every keep-alive
+    response waited ~40 ms for the client's delayed ACK."""
+    with bind("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0

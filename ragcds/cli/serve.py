@@ -30,8 +30,10 @@ def bind(host: str, port: int) -> socket.socket:
     except socket.gaierror as exc:
         raise RagcdsError(f"cannot listen on {host!r} ({exc.strerror}) — pass --host 127.0.0.1 or this "
                           "machine's network address") from exc
-    family, _, _, _, address = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    # proto must be IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on such sockets, and without it every
+    # keep-alive response waits ~40 ms for the client's delayed ACK (Nagle)
+    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
@@ -75,6 +77,11 @@ def serve(
                      help="Require 'Authorization: Bearer TOKEN' on the API (the page asks for it once)."),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the audit log (or RAGCDS_LOG=0).")] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(envvar="RAGCDS_THREADS", min=1, show_default=False,
+                     help="Torch threads per call (default: 1 unless a model runs in-process; see docs/serve.md)."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API and the clinician's web page (offline; localhost by default)."""
     import uvicorn
@@ -83,7 +90,7 @@ def serve(
     from ragcds.generate.backends import backend_names
     from ragcds.serve import library
     from ragcds.serve.app import create_app
-    from ragcds.serve.engine import IndexHolder, Service
+    from ragcds.serve.engine import IndexHolder, Service, set_torch_threads
 
     if backend not in ("auto", *backend_names()):
         raise RagcdsError(f"unknown --backend {backend!r}; choose one of auto, {', '.join(backend_names())}")
@@ -94,12 +101,14 @@ def serve(
     console.print(f"loading the index in {index} and the model …", soft_wrap=True)
     holder = IndexHolder(Path(index))
     generator = library.load_generator(model, backend, **({"model_name": model_name} if model_name else {}))
+    torch_threads = set_torch_threads(threads, generator.backend)
     service = Service(holder, generator, audit=not no_log)
     app = create_app(service, token=token, policy=policy)
     real_port = sock.getsockname()[1]
     snap = holder.snapshot()
     console.print(f"ragcds serve: index version {snap.version_id} ({len(snap.retriever.chunks)} passages), "
-                  f"model {generator.backend}:{generator.model_id}", soft_wrap=True)
+                  f"model {generator.backend}:{generator.model_id}"
+                  + (f", torch threads {torch_threads}" if torch_threads else ""), soft_wrap=True)
     if not is_loopback(host) and not token:
         console.print("[yellow]warning: listening beyond this machine without --token — anyone on the network "
                       "can use the API; set --token or RAGCDS_TOKEN[/yellow]", soft_wrap=True)
