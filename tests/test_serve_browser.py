@@ -60,13 +60,13 @@ def ask_by_keyboard(page, question: str) -> None:
     page.locator("#answer[data-policy]:not([hidden])").wait_for()  # (the page's CSP forbids wait_for_function)
 
 
-def shot(page, path: Path, name: str, **kw) -> None:
+def shot(page, path: Path, name: str, keep: bool = True, **kw) -> None:
     page.screenshot(path=str(path / name), **kw)
     assert (path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    keep = os.environ.get("RAGCDS_SCREENSHOTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path / name, Path(keep) / name)
+    folder = os.environ.get("RAGCDS_SCREENSHOTS")
+    if keep and folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path / name, Path(folder) / name)
 
 
 def open_first_citation_by_keyboard(page) -> dict:
@@ -95,7 +95,7 @@ def test_clinician_asks_sees_a_cited_answer_and_opens_the_citation(browser, inde
         label = page.locator(".sources a").first.inner_text()
         section, printed = re.fullmatch(r"\[1\] §([\d.]+) .+?, pp?\. (\w+).*", label).groups()
         answered_bg = answer.evaluate("e => getComputedStyle(e).backgroundColor")
-        shot(page, tmp_path, "serve-small.png", full_page=True)
+        shot(page, tmp_path, "serve-small.png", keep=False, full_page=True)
 
         seen = open_first_citation_by_keyboard(page)
         assert seen["heading"].startswith(f"§{section} ") and seen["mark"] == f"p. {printed}"
