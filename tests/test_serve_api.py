@@ -124,6 +124,7 @@ def test_errors_are_one_line_json_with_proper_status(server):
     assert "no section '9.9.9'" in one_line(httpx.get(f"{url}/v1/sections/9.9.9"), 404)
     assert "k:" in one_line(httpx.post(f"{url}/v1/ask", json={"question": "x", "k": 99}), 422)
     assert "format:" in one_line(httpx.post(f"{url}/v1/ask", json={"question": "x", "format": "yaml"}), 422)
+    assert "question:" in one_line(httpx.post(f"{url}/v1/ask", json={"question": "fever " * 1000}), 422)
     assert "colour" in one_line(httpx.post(f"{url}/v1/search", json={"question": "x", "colour": 1}), 422)
     one_line(httpx.post(f"{url}/v1/ask", content=b"{not json", headers={"content-type": "application/json"}), 422)
     one_line(httpx.get(f"{url}/v1/nothing"), 404)
@@ -279,3 +280,15 @@ def test_a_broken_new_version_keeps_the_old_one_serving(tmp_path):
         store.set_current(index_dir, old)
         h = httpx.get(f"{url}/v1/health").json()
         assert h["status"] == "ok" and h["index"]["reload_error"] == ""
+
+
+@pytest.mark.integration
+def test_real_guideline_section_at_its_printed_pages(ucg_index, real_embedder):
+    with serving(ucg_index, ExtractiveGenerator()) as (url, _):
+        s = httpx.get(f"{url}/v1/sections/2.5.2.2").json()
+        hits = httpx.post(f"{url}/v1/search", json={"question": "signs of severe malaria in children"}).json()
+    assert s["title"] == "Complicated/Severe Malaria" and s["printed_pages"][0] == "166"
+    assert "\n".join(b["text"] for b in s["blocks"]) == s["text"]
+    pages = [int(b["printed_page"]) for b in s["blocks"]]
+    assert pages == sorted(pages) and len(set(pages)) == len(s["printed_pages"])
+    assert hits and all(h["printed_pages"] for h in hits)

@@ -7,7 +7,6 @@ assets under /static; OpenAPI docs at /docs with Swagger UI served locally (fast
 from __future__ import annotations
 
 import hmac
-import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -33,7 +32,6 @@ from ragcds.errors import (
 from ragcds.serve.engine import AskParams, Service
 
 STATIC = Path(__file__).resolve().parent / "static"
-log = logging.getLogger("ragcds.serve")
 
 STATUS: tuple[tuple[type[RagcdsError], int], ...] = (
     (EmptyQuestion, 400),
@@ -58,7 +56,8 @@ class SearchBody(BaseModel):
     """The options of `ragcds search`."""
 
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(description="The question.", examples=["signs of severe malaria in children"])
+    question: str = Field(max_length=4000, description="The question.",
+                          examples=["signs of severe malaria in children"])
     k: int = Field(5, ge=1, le=100, description="Passages to return.")
     mode: Literal["hybrid", "dense", "bm25"] = Field(
         "hybrid", description="hybrid (RRF of dense + BM25), dense or bm25."
@@ -70,7 +69,8 @@ class AskBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     question: str = Field(
-        description="The clinical question.", examples=["What are the danger signs of severe malaria?"]
+        max_length=4000, description="The clinical question.",
+        examples=["What are the danger signs of severe malaria?"],
     )
     format: Literal["prose", "xml", "array"] = Field("prose", description="prose, xml (triage packet) or array.")
     k: int = Field(5, ge=1, le=20, description="Passages given to the model.")
@@ -114,7 +114,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("ragcds serve: unexpected error on %s %s", request.method, request.url.path)
+        # Starlette re-raises after this handler, so the server log gets the traceback; the client never does
         return error(500, f"unexpected {type(exc).__name__}: {exc} (the server log has the details)")
 
 
