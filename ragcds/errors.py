@@ -47,3 +47,7 @@ class BadVersionId(RagcdsError):
 
 class AuditLogError(RagcdsError):
     """The audit log (RAGCDS_HOME/logs.db) cannot be opened or written."""
+
+
+class SectionNotFound(RagcdsError):
+    """No section of the index carries the requested number."""

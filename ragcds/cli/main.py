@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "ragcds.cli.ask",  # ask, logs
     "ragcds.cli.evaluate",  # eval run / compare / report
     "ragcds.cli.index_admin",  # index update / diff / versions / activate / gc
+    "ragcds.cli.serve",  # serve
 )
 
 app = typer.Typer(
