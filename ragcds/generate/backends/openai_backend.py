@@ -3,11 +3,16 @@
 Guided decoding is requested for the constrained formats — array: `response_format` json_schema; xml:
 vLLM's `guided_regex` (or `guided_grammar` with guided="grammar") — and the reply is still validated by
 the answer pipeline, which repairs it or records a parse failure.
+
+A busy server's 429 and 5xx answers are retried with exponential backoff (honouring Retry-After). Calls
+may overlap (`concurrent = True`): the evaluator keeps N requests in flight with `--concurrency N`.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import time
 from typing import Any
 
 import httpx
@@ -15,6 +20,23 @@ import httpx
 from ragcds.errors import BackendUnavailable
 from ragcds.generate.base import GenerationRequest
 from ragcds.generate.formats import grammar, json_schema, xml_regex
+
+MAX_BACKOFF_S = 30.0  # longest single wait, whatever Retry-After says
+
+
+def retryable(status: int) -> bool:
+    """Rate limited or a server-side failure: worth trying again after a pause."""
+    return status == 429 or status >= 500
+
+
+def backoff_delay(response: httpx.Response, attempt: int, base: float) -> float:
+    """Seconds to wait before retry `attempt` (0-based): Retry-After when the server gives it in seconds,
+    else base * 2**attempt with up to 50% jitter; never more than MAX_BACKOFF_S."""
+    try:
+        wait = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        wait = base * 2**attempt * (1 + random.random() / 2)
+    return min(max(wait, 0.0), MAX_BACKOFF_S)
 
 
 def base_url(ref: str) -> str:
@@ -42,6 +64,7 @@ def guided_options(format: str, guided: str = "regex") -> dict[str, Any]:
 class OpenAIGenerator:
     backend = "openai"
     supports_system = True
+    concurrent = True  # generate() calls may overlap (httpx.Client is thread-safe)
 
     def __init__(
         self,
@@ -51,15 +74,17 @@ class OpenAIGenerator:
         timeout: float = 120.0,
         guided: str = "regex",
         client: httpx.Client | None = None,
+        retries: int = 3,
+        backoff: float = 1.0,
         **_: Any,
     ):
         self.base = base_url(ref)
         self.api_key = api_key or os.environ.get("RAGCDS_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
         self.timeout = httpx.Timeout(timeout, connect=10.0)
         self.guided = guided
+        self.retries, self.backoff = max(0, retries), backoff
         self.client = client or httpx.Client(timeout=self.timeout)
         self._model_name = model_name or os.environ.get("RAGCDS_OPENAI_MODEL")
-        self.model_id = self._model_name or self.base
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -67,7 +92,7 @@ class OpenAIGenerator:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = f"{self.base}{path}"
         try:
-            resp = self.client.request(method, url, headers=self._headers(), **kwargs)
+            resp = self._send(method, url, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise BackendUnavailable(
                 f"cannot reach {url} — is the server running? Start it (e.g. `vllm serve MODEL` or "
@@ -76,11 +101,25 @@ class OpenAIGenerator:
         except httpx.TimeoutException as exc:
             raise BackendUnavailable(f"{url} timed out — raise the timeout or use a smaller model") from exc
         if resp.status_code >= 400:
+            if retryable(resp.status_code):
+                raise BackendUnavailable(
+                    f"{url} answered HTTP {resp.status_code} {self.retries + 1} times: {resp.text[:200]!r} — "
+                    "the server is overloaded or failing; retry later or lower --concurrency"
+                )
             raise BackendUnavailable(
                 f"{url} answered HTTP {resp.status_code}: {resp.text[:200]!r} — check "
                 "--model-name / RAGCDS_OPENAI_MODEL and RAGCDS_OPENAI_API_KEY"
             )
         return resp
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, repeated up to `retries` times while the server answers 429 or 5xx."""
+        for attempt in range(self.retries + 1):
+            resp = self.client.request(method, url, headers=self._headers(), **kwargs)
+            if not retryable(resp.status_code) or attempt == self.retries:
+                return resp
+            time.sleep(backoff_delay(resp, attempt, self.backoff))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def model_name(self) -> str:
         """The configured name, else the first model the server lists."""
@@ -90,8 +129,12 @@ class OpenAIGenerator:
                 self._model_name = data[0]["id"] if data else "default"
             except (BackendUnavailable, ValueError, KeyError, TypeError):
                 self._model_name = "default"
-            self.model_id = self._model_name
         return self._model_name
+
+    @property
+    def model_id(self) -> str:
+        """The served model's name (resolved once), so every answer record names the same model."""
+        return self.model_name()
 
     def generate(self, request: GenerationRequest) -> str:
         body: dict[str, Any] = {
