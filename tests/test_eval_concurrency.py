@@ -117,10 +117,10 @@ def strip(items: list[dict]) -> list[dict]:
     return out
 
 
-def run(tmp_path, name: str, url: str, n: int, fmt: str = "prose", qs=QUESTIONS, **kw) -> list[dict]:
-    cfg = RunConfig(questions="qs.jsonl", questions_sha256="abc", modes=("closed-book", "rag"), model=url,
-                    format=fmt)
-    gen = load_generator(url)
+def run(tmp_path, name: str, url: str, n: int, fmt: str = "prose", qs=QUESTIONS, modes=("closed-book", "rag"),
+        **kw) -> list[dict]:
+    cfg = RunConfig(questions="qs.jsonl", questions_sha256="abc", modes=modes, model=url, format=fmt)
+    gen = load_generator(url, retries=1, backoff=0.01)
     run_eval(cfg, qs, Retriever(), tmp_path / name, lambda mode: gen, progress=False, concurrency=n, **kw)
     return read_items(tmp_path / name / "items.jsonl")
 
@@ -195,3 +195,15 @@ def test_cli_concurrency_option_and_local_backend_note(tmp_path, server, monkeyp
     res = runner.invoke(app, ["eval", "run", "-q", str(qfile), "--concurrency", "4", "--out", str(tmp_path / "e"),
                               "--no-progress"])
     assert res.exit_code == 0 and "local backends run one item at a time" in res.stderr
+
+
+def test_a_server_that_keeps_failing_stops_the_run_keeping_finished_items(tmp_path, server):
+    server.fail = [200] * 5 + [503] * 100  # five answers, then overloaded for good
+    with pytest.raises(BackendUnavailable, match="HTTP 503 2 times"):
+        run(tmp_path, "r", server.url, 4, modes=("rag",))
+    kept = read_items(tmp_path / "r" / "items.jsonl")
+    assert len(kept) == 5 and all("error" not in i for i in kept)  # every answer computed was written
+    server.fail = []
+    resumed = run(tmp_path, "r", server.url, 4, modes=("rag",))
+    by_id = sorted(strip(resumed), key=lambda i: i["id"])
+    assert by_id == strip(run(tmp_path, "seq", server.url, 1, modes=("rag",)))

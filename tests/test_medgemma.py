@@ -29,8 +29,20 @@ TAUGHT = "Give IV artesunate 7.5 mg/kg now [1]."  # 7.5 mg/kg is in no passage o
 BUDGET = {"prose": "48", "xml": "512", "array": "512"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """A model this small runs fastest on one thread, and two threads on a busy 2-core machine spin-wait:
+    generation slowed 5-25x under load in measurements. Restored after the module."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, one_torch_thread):
     """Model folders (three template layouts, same weights), a taught folder, a GGUF and an index."""
     root = tmp_path_factory.mktemp("medgemma")
     tok = mg.gemma_tokenizer()
@@ -189,3 +201,24 @@ def test_gguf_of_the_text_weights_through_transformers(built, monkeypatch):
     ask(str(built["dirs"]["folds"]), built["index"], QUESTION, fmt="array")
     data = ask(ref, built["index"], QUESTION, "--backend", "transformers", fmt="array")
     assert prompts == folder_prompts and parse_output(data["raw"], "array", [])[1] and data["parse_ok"]
+
+
+def test_model_class_for_a_folder(built, monkeypatch, tmp_path):
+    import transformers
+    from transformers.models.auto import modeling_auto
+
+    from ragcds.errors import ModelNotFound
+    from ragcds.generate.backends.transformers_backend import model_class
+
+    folder = built["dirs"]["folds"]
+    assert model_class(transformers, folder) is transformers.AutoModelForCausalLM
+    assert model_class(transformers, None) is transformers.AutoModelForCausalLM  # a GGUF
+    # a transformers that does not map gemma3 to a causal LM (as before 5.x): image-text-to-text instead
+    names = {k: v for k, v in modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.items() if k != "gemma3"}
+    monkeypatch.setattr(modeling_auto, "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES", names)
+    cls = model_class(transformers, folder)
+    assert cls is transformers.AutoModelForImageTextToText
+    assert type(cls.from_pretrained(str(folder))).__name__ == "Gemma3ForConditionalGeneration"
+    transformers.ViTConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1).save_pretrained(tmp_path)
+    with pytest.raises(ModelNotFound, match="neither a causal LM nor an image-text-to-text model"):
+        model_class(transformers, tmp_path)

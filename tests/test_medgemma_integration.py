@@ -11,7 +11,7 @@ from ragcds.generate.answer import answer_question
 from ragcds.generate.formats import parse_output
 from tests import medgemma as mg
 from tests.pdfgen import make_guideline_pdf
-from tests.test_medgemma import QUESTION, runner
+from tests.test_medgemma import QUESTION, one_torch_thread, runner  # noqa: F401 (autouse fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.models]
 
