@@ -55,3 +55,77 @@ class FakeGenerator:
         if self.replies:
             return self.replies.pop(0)
         return f"Echo: {request.question}"
+
+
+class FakeChatServer:
+    """An OpenAI-compatible chat server on 127.0.0.1 (a real HTTP server, one thread per request) whose
+    reply depends on the request: an XML packet when guided_regex is asked, a JSON array for a json_schema
+    response_format, else a sentence citing [1]; each names the question's last words. ``latency`` delays
+    every reply; ``fail`` is a list of HTTP statuses to answer first (with ``Retry-After: 0``). It records
+    requests and the most requests it had in flight at once."""
+
+    def __init__(self, latency: float = 0.0, fail: Sequence[int] = (), model: str = "served-model"):
+        import json
+        import threading
+        import time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.latency, self.fail, self.requests, self.in_flight, self.max_in_flight = latency, list(fail), [], 0, 0
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
+
+            def log_message(self, *a):
+                pass
+
+            def _send(self, status: int, data: dict, headers: dict | None = None) -> None:
+                body = json.dumps(data).encode()
+                self.send_response(status)
+                for k, v in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self._send(200, {"data": [{"id": model}]})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    outer.requests.append(body)
+                    status = outer.fail.pop(0) if outer.fail else 200
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    time.sleep(outer.latency)
+                    if status != 200:
+                        self._send(status, {"error": {"message": f"fake {status}"}}, {"Retry-After": "0"})
+                    else:
+                        self._send(200, {"choices": [{"message": {"role": "assistant", "content": reply(body)}}]})
+                finally:
+                    with lock:
+                        outer.in_flight -= 1
+
+        def reply(body: dict) -> str:
+            words = re.findall(r"[A-Za-z]+", body["messages"][-1]["content"].rsplit("Question:", 1)[-1])[-3:]
+            topic = " ".join(words) or "the question"
+            if "guided_regex" in body or "guided_grammar" in body:
+                return (f"<r><t>urgent</t><c>About {topic} [1]</c><cf>medium</cf><sg>Assess {topic} [1]|Refer [2]"
+                        f"</sg><ns>Review in 2 days [1]</ns><rf>Danger signs of {topic} [1]</rf></r>")
+            if "response_format" in body:
+                return json.dumps(["urgent", f"About {topic} [1]", "medium", [f"Assess {topic} [1]"],
+                                   ["Review [1]"], ["Danger signs [1]"]])
+            return f"The passages describe {topic} [1]."
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

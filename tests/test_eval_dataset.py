@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from ragcds.cli.main import app
 from ragcds.errors import BadQuestionFile
-from ragcds.evaluate.dataset import load_questions, validate_file
+from ragcds.evaluate.dataset import extra_fields, load_questions, validate_file
 
 GOOD = {
     "id": "x-1",
@@ -54,7 +54,10 @@ def test_valid_file_loads(tmp_path):
             {k: v for k, v in GOOD.items() if k != "question"} | {"id": "x-3"},
             "qs.jsonl:2: field 'question': missing",
         ),
-        (GOOD | {"id": "x-3", "extra": 1}, "qs.jsonl:2: field 'extra': unknown field"),
+        (
+            {k: v for k, v in GOOD.items() if k != "gold_pages"} | {"id": "x-3", "gold_page": [3]},
+            "qs.jsonl:2: field 'gold_pages': missing (is 'gold_page' a misspelling of it?)",
+        ),
         (GOOD, "qs.jsonl:2: field 'id': duplicate id \"x-1\" (first on line 1)"),
         (GOOD | {"id": "x-3", "kind": "out_of_scope"}, "qs.jsonl:2: field 'gold_pages': must be empty"),
     ],
@@ -80,3 +83,21 @@ def test_validate_cli(tmp_path):
 
 def test_dev_set_is_valid(dev_set):
     assert validate_file(dev_set) == []
+
+
+def test_extra_fields_are_kept_not_rejected(tmp_path):
+    extra = {"source": "UCG p. 12", "notes": "checked by a nurse", "author": "am"}
+    p = write(tmp_path, [GOOD | extra, GOOD | {"id": "x-2", "author": "bk"}])
+    assert validate_file(p) == []
+    qs = load_questions(p)
+    assert qs[0].extra == extra and qs[1].extra == {"author": "bk"}
+    assert extra_fields(qs) == ["author", "notes", "source"]
+    (tmp_path / "plain").mkdir()
+    plain = load_questions(write(tmp_path / "plain", [GOOD]))[0]
+    assert qs[0] == plain and len({qs[0], qs[1], plain}) == 2  # hashable; extra is not compared
+    ok = CliRunner().invoke(app, ["eval", "validate", str(p)])
+    assert ok.exit_code == 0 and "2 questions, valid" in ok.output and "author, notes, source" in ok.output
+    wrong = write(tmp_path, [GOOD | {"source": "x", "triage": "later"}])  # extra fields excuse nothing
+    assert validate_file(wrong) == [
+        "qs.jsonl:1: field 'triage': \"later\" is not null or one of emergency, urgent, routine"
+    ]

@@ -19,6 +19,14 @@ def _modes(value: str | None, model: str | None) -> tuple[str, ...]:
     return tuple(m.strip() for m in value.split(",") if m.strip())
 
 
+def _remote(model: str | None, backend: str, modes: tuple[str, ...]) -> bool:
+    """Whether the model modes talk to a server (the only calls --concurrency overlaps)."""
+    from ragcds.evaluate.runner import LLM_MODES
+
+    url = bool(model) and str(model).startswith(("http://", "https://"))
+    return bool(LLM_MODES & set(modes)) and (backend == "openai" or (backend == "auto" and url))
+
+
 @eval_app.command("run")
 @handle_errors
 def run_cmd(
@@ -71,14 +79,31 @@ def run_cmd(
         str, typer.Option("--judge-model", envvar="RAGCDS_JUDGE_MODEL", help="Judge model name.")
     ] = "gpt-4o-mini",
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=64,
+            envvar="RAGCDS_CONCURRENCY",
+            help="Requests in flight to an OpenAI-compatible --model URL (local backends run one at a time).",
+        ),
+    ] = 1,
 ) -> None:
     """Run an evaluation (resumable: rerun the same command to continue)."""
-    from ragcds.evaluate.dataset import file_sha256, load_questions
+    from ragcds.cli.common import console
+    from ragcds.evaluate.dataset import extra_fields, file_sha256, load_questions
     from ragcds.evaluate.runner import LLM_MODES, RunConfig, run_eval
     from ragcds.retrieve import HybridRetriever
 
     qs = load_questions(questions, limit)
+    if extra_fields(qs):
+        console.print(f"note: question fields not used by the metrics: {', '.join(extra_fields(qs))} (kept in "
+                      "items.jsonl under `extra`)")
     mode_list = _modes(modes, model)
+    if concurrency > 1 and not _remote(model, backend, mode_list):
+        console.print(f"note: --concurrency {concurrency} applies to an OpenAI-compatible server (--model "
+                      "http://HOST:PORT/v1); local backends run one item at a time")
     out_dir = out_dir or Path("eval") / "runs" / questions.stem
     RunConfig(questions=str(questions), questions_sha256="", modes=mode_list, model=model).check()
     retriever = HybridRetriever.open(index or default_index())
@@ -111,7 +136,10 @@ def run_cmd(
         return load_generator(model, backend) if mode in LLM_MODES else load_generator(None)
 
     try:
-        results = run_eval(config, qs, retriever, out_dir, generator_for, judge=judge_obj, progress=progress)
+        results = run_eval(
+            config, qs, retriever, out_dir, generator_for, judge=judge_obj, progress=progress,
+            concurrency=concurrency,
+        )
     except KeyboardInterrupt:
         print(f"interrupted: finished items are kept in {out_dir / 'items.jsonl'}; rerun the same command to "
               "continue", file=sys.stderr)
@@ -131,15 +159,17 @@ def run_cmd(
 @handle_errors
 def validate_cmd(file: Annotated[Path, typer.Argument(help="Question set (JSONL).")]) -> None:
     """Check a question set against the schema; one line per problem."""
-    from ragcds.evaluate.dataset import validate_file
+    from ragcds.evaluate.dataset import extra_fields, load_questions, validate_file
 
     errs = validate_file(file)
     for e in errs:
         print(e)
     if errs:
         raise typer.Exit(1)
-    n = sum(1 for line in file.read_text(encoding="utf-8").splitlines() if line.strip())
-    out.print(f"{file}: {n} questions, valid")
+    qs = load_questions(file)
+    extra = extra_fields(qs)
+    note = f"; fields not scored (kept in run records): {', '.join(extra)}" if extra else ""
+    out.print(f"{file}: {len(qs)} questions, valid{note}")
 
 
 @eval_app.command("report")

@@ -2,13 +2,17 @@
 
 Every problem is reported as one line naming the file, the line number and the field, e.g.
 ``dev.jsonl:12: field 'gold_pages': expected a list of positive integers, got "136"``.
+Fields beyond the schema (an evaluator's ``source``, ``notes``, ``author``, ...) are accepted and kept in
+``Question.extra``: runs copy them into their records and the report lists them once as not scored.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcds.errors import BadQuestionFile
@@ -37,6 +41,8 @@ class Question:
     gold_title: str
     key_facts: tuple[tuple[str, ...], ...]
     triage: str | None
+    # fields beyond the schema, kept as written (not scored; excluded from equality and hashing)
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def chapter(self) -> str:
@@ -58,11 +64,11 @@ def check_record(obj: object) -> list[str]:
     if not isinstance(obj, dict):
         return [f"expected a JSON object, got {type(obj).__name__}"]
     errs: list[str] = []
+    unknown = sorted(set(obj) - set(FIELDS))
     for name in FIELDS:
         if name not in obj:
-            errs.append(f"field '{name}': missing")
-    for name in sorted(set(obj) - set(FIELDS)):
-        errs.append(f"field '{name}': unknown field (allowed: {', '.join(FIELDS)})")
+            near = difflib.get_close_matches(name, unknown, n=1, cutoff=0.8)
+            errs.append(f"field '{name}': missing" + (f" (is '{near[0]}' a misspelling of it?)" if near else ""))
     if errs:
         return errs
     for name in ("id", "question", "kind"):
@@ -155,9 +161,15 @@ def load_questions(path: Path, limit: int | None = None) -> list[Question]:
                 gold_title=o["gold_title"],
                 key_facts=tuple(tuple(f) for f in o["key_facts"]),
                 triage=o["triage"],
+                extra={k: v for k, v in o.items() if k not in FIELDS},
             )
         )
     return out[:limit] if limit else out
+
+
+def extra_fields(questions: Iterable[Question]) -> list[str]:
+    """Names of the fields beyond the schema that any question carries (sorted)."""
+    return sorted({k for q in questions for k in q.extra})
 
 
 def file_sha256(path: Path) -> str:

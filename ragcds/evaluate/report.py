@@ -51,6 +51,13 @@ def render_markdown(results: dict, items: list[dict], notes: str = "") -> str:
         f"{cfg['max_new_tokens']}, temperature {cfg['temperature']}, retrieval {cfg['retrieval_mode']}"
     )
     L.append(f"- index version `{cfg.get('index_version') or '-'}`, ragcds {cfg.get('ragcds_version')}")
+    extra = sorted({k for it in items for k in it.get("extra") or {}})
+    if extra:
+        L.append(
+            "- question fields not used by the metrics: "
+            + ", ".join(f"`{k}`" for k in extra)
+            + " (kept per item under `extra` in items.jsonl)"
+        )
     L.append(
         "- intervals: 95% percentile bootstrap, 2000 resamples, fixed seed; n = items where the metric "
         "applies. Metric rules: docs/evaluation.md.\n"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ragcds import __version__
 from ragcds.errors import RagcdsError
+from ragcds.evaluate.concurrency import Overlap, ordered_map
 from ragcds.evaluate.dataset import Question
 from ragcds.evaluate.metrics import aggregate, retrieval_metrics, score_answer
 from ragcds.retrieve import Hit
@@ -193,11 +194,14 @@ def run_eval(
     judge: object | None = None,
     progress: bool = True,
     on_item: Callable[[dict], None] | None = None,
+    concurrency: int = 1,
 ) -> dict:
     """Run every (mode, question) pair not yet in OUT/items.jsonl, then write results.json and the report.
 
     ``generator_for(mode)`` returns the Generator for a mode (called lazily, once per mode that has work).
     ``on_item`` is called after each record is written (tests use it to simulate an interruption).
+    ``concurrency`` N keeps up to N server requests in flight (ragcds.evaluate.concurrency); records are
+    written in the same order as a sequential run.
     """
     config.check()
     out_dir = Path(out_dir)
@@ -218,13 +222,21 @@ def run_eval(
     answer_fn = answer_fn or default_answer_fn()
     gens: dict[str, object] = {}
     items_path = out_dir / "items.jsonl"
+
+    overlap = Overlap()  # --- concurrency hook: run_one runs on worker threads when concurrency > 1
+
+    def run_one(job: tuple[Question, str]) -> dict:
+        q, mode = job
+        with overlap:
+            gen = gens[mode] if mode in gens else gens.setdefault(mode, generator_for(mode))
+            g, j = overlap.generator(gen), overlap.judge(judge)
+            rec = _run_item(config, q, mode, hits[q.question], fixed, g, answer_fn, j)
+        return rec | ({"extra": q.extra} if q.extra else {})
+
     with items_path.open("a", encoding="utf-8") as fh, _progress(progress, len(todo)) as (bar, task):
-        for q, mode in todo:
+        for (q, mode), rec in ordered_map(run_one, todo, concurrency):
             if bar:
                 bar.update(task, description=f"{mode:<11} {q.id}")
-            if mode not in gens:
-                gens[mode] = generator_for(mode)
-            rec = _run_item(config, q, mode, hits[q.question], fixed, gens[mode], answer_fn, judge)
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())

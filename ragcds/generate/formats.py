@@ -112,8 +112,27 @@ def _valid_text(s: object) -> bool:
     )
 
 
+_TAG_ALT = "|".join(TAGS)
+_SPACE_AFTER_OPEN = re.compile(rf"<({_TAG_ALT})>[ \t\r\n]+")
+_SPACE_BEFORE_CLOSE = re.compile(rf"[ \t\r\n]+</({_TAG_ALT})>")
+_SPACE_BETWEEN_TAGS = re.compile(r">[ \t\r\n]+<")
+_SPACE_AROUND_PIPE = re.compile(r"[ \t]*\|[ \t]*")
+_CLOSED_VALUES = re.compile(r"<(t|cf)>([A-Za-z]+)</\1>")
+
+
+def tidy_xml(text: str) -> str:
+    """The packet with insignificant whitespace removed: around the packet, between tags, just inside a tag
+    and around `|`; level and confidence lower-cased. Nothing else changes (never a digit)."""
+    t = _SPACE_BETWEEN_TAGS.sub("><", text.strip())
+    t = _SPACE_BEFORE_CLOSE.sub(r"</\1>", _SPACE_AFTER_OPEN.sub(r"<\1>", t))
+    t = _SPACE_AROUND_PIPE.sub("|", t)
+    return _CLOSED_VALUES.sub(lambda m: f"<{m.group(1)}>{m.group(2).lower()}</{m.group(1)}>", t)
+
+
 def parse_xml(text: str) -> dict | None:
-    m = _XML_RE.fullmatch(text.strip())
+    """Fields of an XML packet: the grammar's exact form, or it once `tidy_xml` removed whitespace a model
+    may put around tags and separators (e.g. `a | b`) and lower-cased level/confidence."""
+    m = _XML_RE.fullmatch(text.strip()) or _XML_RE.fullmatch(tidy_xml(text))
     if not m:
         return None
     fields: dict[str, object] = {}
@@ -123,14 +142,25 @@ def parse_xml(text: str) -> dict | None:
     return fields
 
 
+def _tidy_json(value: object) -> object:
+    """Strings stripped of surrounding whitespace, recursively (json.loads already allows it between items)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return [_tidy_json(v) for v in value]
+    return value
+
+
 def parse_array(text: str) -> dict | None:
+    """Fields of a positional JSON array; whitespace around strings and level/confidence case are forgiven."""
     try:
-        data = json.loads(text.strip())
+        data = _tidy_json(json.loads(text.strip()))
     except ValueError:
         return None
     if not (isinstance(data, list) and len(data) == 6):
         return None
     level, condition, conf, *lists = data
+    level, conf = (v.lower() if isinstance(v, str) else v for v in (level, conf))
     if level not in TRIAGE_LEVELS or conf not in CONFIDENCE_LEVELS or not _valid_text(condition):
         return None
     for lst in lists:

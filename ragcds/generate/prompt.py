@@ -30,19 +30,28 @@ NO_TREATMENT_RULE = (
     "Do not give treatment or drug doses yourself: "
     "the guideline's treatment text is quoted to the user separately."
 )
+# The seed MedGemma fine-tune's system prompt for XML, byte for byte: a model trained on it sees its own
+# instruction first, then ragcds' rules for the values (docs/formats.md). The array rule mirrors it.
+SEED_XML_PROMPT = (
+    "Respond in XML: <r><t>level</t><c>condition</c><cf>confidence</cf><sg>action1|action2</sg>"
+    "<ns>follow-up1|follow-up2</ns><rf>danger1|danger2</rf></r>"
+)
+ARRAY_PROMPT = (
+    'Respond in JSON: ["level","condition","confidence",["action1","action2"],["follow-up1","follow-up2"],'
+    '["danger1","danger2"]]'
+)
 FORMAT_RULES = {
     "prose": "Answer in a few short sentences.",
     "xml": (
-        "Reply with one triage packet and nothing else, exactly in this form:\n"
-        "<r><t>LEVEL</t><c>CONDITION</c><cf>CONFIDENCE</cf><sg>ACTION|ACTION</sg><ns>NEXT STEP|NEXT STEP</ns>"
-        "<rf>RED FLAG|RED FLAG</rf></r>\n"
-        "LEVEL is emergency, urgent or routine; CONFIDENCE is high, medium or low; lists have 1 to 4 items "
-        "separated by |. Put the passage number in brackets after each item, e.g. [1]."
+        f"{SEED_XML_PROMPT}\n"
+        "Write one packet and nothing else, with nothing between the tags. level is emergency, urgent or "
+        "routine; confidence is high, medium or low; each list has 1 to 4 items separated by |. "
+        "Put the passage number in brackets after each item, e.g. [1]."
     ),
     "array": (
-        "Reply with one JSON array and nothing else: [LEVEL, CONDITION, CONFIDENCE, [ACTIONS], [NEXT STEPS], "
-        '[RED FLAGS]]. LEVEL is "emergency", "urgent" or "routine"; CONFIDENCE is "high", "medium" or '
-        '"low"; each list has 1 to 4 short strings. '
+        f"{ARRAY_PROMPT}\n"
+        'Write one JSON array and nothing else. level is "emergency", "urgent" or "routine"; confidence is '
+        '"high", "medium" or "low"; each list has 1 to 4 short strings. '
         "Put the passage number in brackets after each item, e.g. [1]."
     ),
 }

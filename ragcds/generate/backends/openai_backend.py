@@ -7,11 +7,16 @@ the answer pipeline, which repairs it or records a parse failure.
 Timeouts are separate: connecting gives up after ``CONNECT_TIMEOUT`` seconds (a server that is not there),
 waiting for the reply after ``timeout`` seconds (``--timeout`` / ``RAGCDS_TIMEOUT``, default
 ``DEFAULT_TIMEOUT``: a server that accepted the request and never answers).
+
+A busy server's 429 and 5xx answers are retried with exponential backoff (honouring Retry-After). Calls
+may overlap (`concurrent = True`): the evaluator keeps N requests in flight with `--concurrency N`.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import time
 from typing import Any
 
 import httpx
@@ -26,6 +31,23 @@ CONNECT_TIMEOUT = 10.0  # seconds to open the connection
 
 class _HTTPError(BackendUnavailable):
     """The server answered with an HTTP error status."""
+
+MAX_BACKOFF_S = 30.0  # longest single wait, whatever Retry-After says
+
+
+def retryable(status: int) -> bool:
+    """Rate limited or a server-side failure: worth trying again after a pause."""
+    return status == 429 or status >= 500
+
+
+def backoff_delay(response: httpx.Response, attempt: int, base: float) -> float:
+    """Seconds to wait before retry `attempt` (0-based): Retry-After when the server gives it in seconds,
+    else base * 2**attempt with up to 50% jitter; never more than MAX_BACKOFF_S."""
+    try:
+        wait = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        wait = base * 2**attempt * (1 + random.random() / 2)
+    return min(max(wait, 0.0), MAX_BACKOFF_S)
 
 
 def base_url(ref: str) -> str:
@@ -53,6 +75,7 @@ def guided_options(format: str, guided: str = "regex") -> dict[str, Any]:
 class OpenAIGenerator:
     backend = "openai"
     supports_system = True
+    concurrent = True  # generate() calls may overlap (httpx.Client is thread-safe)
 
     def __init__(
         self,
@@ -62,6 +85,8 @@ class OpenAIGenerator:
         timeout: float | None = None,
         guided: str = "regex",
         client: httpx.Client | None = None,
+        retries: int = 3,
+        backoff: float = 1.0,
         **_: Any,
     ):
         self.base = base_url(ref)
@@ -69,9 +94,9 @@ class OpenAIGenerator:
         self.read_timeout = float(timeout or DEFAULT_TIMEOUT)
         self.timeout = httpx.Timeout(self.read_timeout, connect=min(CONNECT_TIMEOUT, self.read_timeout))
         self.guided = guided
+        self.retries, self.backoff = max(0, retries), backoff
         self.client = client or httpx.Client(timeout=self.timeout)
         self._model_name = model_name or os.environ.get("RAGCDS_OPENAI_MODEL")
-        self.model_id = self._model_name or self.base
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -79,7 +104,7 @@ class OpenAIGenerator:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = f"{self.base}{path}"
         try:
-            resp = self.client.request(method, url, headers=self._headers(), **kwargs)
+            resp = self._send(method, url, **kwargs)
         except httpx.ConnectTimeout as exc:
             raise BackendUnavailable(
                 f"cannot reach {url}: no connection within {self.timeout.connect:g} s — is the server running "
@@ -97,12 +122,26 @@ class OpenAIGenerator:
             ) from exc
         except httpx.HTTPError as exc:
             raise BackendUnavailable(f"{url} failed: {exc} — check the --model URL and the server's log") from exc
+        if resp.status_code >= 400 and retryable(resp.status_code):
+            raise _HTTPError(
+                f"{url} answered HTTP {resp.status_code} {self.retries + 1} times: {resp.text[:200]!r} — "
+                "the server is overloaded or failing; retry later or lower --concurrency"
+            )
         if resp.status_code >= 400:
             raise _HTTPError(
                 f"{url} answered HTTP {resp.status_code}: {resp.text[:200]!r} — check "
                 "--model-name / RAGCDS_OPENAI_MODEL and RAGCDS_OPENAI_API_KEY"
             )
         return resp
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, repeated up to `retries` times while the server answers 429 or 5xx."""
+        for attempt in range(self.retries + 1):
+            resp = self.client.request(method, url, headers=self._headers(), **kwargs)
+            if not retryable(resp.status_code) or attempt == self.retries:
+                return resp
+            time.sleep(backoff_delay(resp, attempt, self.backoff))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def model_name(self) -> str:
         """The configured name, else the first model the server lists."""
@@ -112,8 +151,12 @@ class OpenAIGenerator:
                 self._model_name = data[0]["id"] if data else "default"
             except (_HTTPError, ValueError, KeyError, TypeError):  # no /models listing: let the server choose
                 self._model_name = "default"
-            self.model_id = self._model_name
         return self._model_name
+
+    @property
+    def model_id(self) -> str:
+        """The served model's name (resolved once), so every answer record names the same model."""
+        return self.model_name()
 
     def generate(self, request: GenerationRequest) -> str:
         body: dict[str, Any] = {

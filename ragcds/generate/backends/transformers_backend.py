@@ -1,11 +1,20 @@
 """transformers backend: a local HF folder or a GGUF file (dequantised by transformers, needs `gguf`).
 
+Model classes: a folder loads with AutoModelForCausalLM when transformers maps its model_type there (in
+transformers 5, ``gemma3`` — MedGemma 4B-IT, Gemma 3 4B+ — maps to Gemma3ForConditionalGeneration, used
+text-only), else with AutoModelForImageTextToText (older transformers, other vision-language models). A
+Gemma 3 GGUF holds the text weights only and loads as Gemma3ForCausalLM (model_type gemma3_text).
+
+Chat templates: the tokenizer's own (tokenizer_config.json or chat_template.jinja), else a processor-style
+chat_template.json beside it (how Gemma 3 / MedGemma repositories ship it), else the Gemma turn fallback.
+
 Constrained formats use xgrammar's HF LogitsProcessor: the grammar is compiled once per (tokenizer, format)
 and cached; a fresh processor is made for every generate() call (it is single-use).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,6 +25,7 @@ from ragcds.generate.formats import grammar
 from ragcds.generate.prompt import render_chat, template_supports_system
 
 _MODELS: dict[tuple[str, str], TransformersGenerator] = {}
+END_OF_TURN = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>")  # Gemma, ChatML, Llama 3, Phi 3
 _LOCK = threading.Lock()
 
 
@@ -40,6 +50,7 @@ class TransformersGenerator:
         self.device = device
         self.model_type = str(getattr(model.config, "model_type", "") or "")
         self.supports_system = template_supports_system(tokenizer)
+        self.stop_ids = stop_token_ids(model, tokenizer)
         self._compiled: dict[str, Any] = {}
 
     def compiled_grammar(self, format: str) -> Any:
@@ -52,7 +63,7 @@ class TransformersGenerator:
                     "constrained xml/array output needs xgrammar — pip install --no-deps 'xgrammar>=0.2.8' "
                     "apache-tvm-ffi (or pip install 'ragcds[constrained]')"
                 ) from exc
-            info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
+            info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=logits_size(self.model))
             self._compiled[format] = xgr.GrammarCompiler(info).compile_grammar(grammar(format))
         return self._compiled[format]
 
@@ -78,9 +89,22 @@ class TransformersGenerator:
         if pad is None:
             pad = self.tokenizer.eos_token_id
         with torch.inference_mode():
-            out = self.model.generate(**enc, pad_token_id=pad, **kwargs)
+            out = self.model.generate(**enc, pad_token_id=pad, eos_token_id=self.stop_ids, **kwargs)
         new = out[0, enc["input_ids"].shape[1] :]
         return str(self.tokenizer.decode(new, skip_special_tokens=True)).strip()
+
+
+def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Generation stops at the model's eos ids and at the chat template's end-of-turn token. A GGUF
+    records one eos only (Gemma's <eos>), while a Gemma chat turn ends with <end_of_turn>."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
+    unk = tokenizer.unk_token_id
+    for token in END_OF_TURN:
+        tid = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(tid, int) and tid != unk and tokenizer.convert_ids_to_tokens(tid) == token:
+            ids.add(tid)
+    return sorted(i for i in ids if isinstance(i, int))
 
 
 def load_transformers(ref: str, device: str | None = None, **_: Any) -> TransformersGenerator:
@@ -114,7 +138,9 @@ def load_transformers(ref: str, device: str | None = None, **_: Any) -> Transfor
                 )
             src, extra = str(path), {}
         tok = transformers.AutoTokenizer.from_pretrained(src, **extra)
-        model = transformers.AutoModelForCausalLM.from_pretrained(src, dtype=dtype, **extra)
+        if not extra:
+            _adopt_processor_template(tok, path)
+        model = model_class(transformers, None if extra else path).from_pretrained(src, dtype=dtype, **extra)
         model.to(device).eval()
         gen = TransformersGenerator(model, tok, model_id=path.name, device=device)
         _MODELS[key] = gen
@@ -125,3 +151,43 @@ def _missing(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is None
+
+
+def logits_size(model: Any) -> int:
+    """The width of the model's logits (the grammar's vocabulary size). A multimodal config such as
+    Gemma3Config keeps vocab_size in its text config, so ask the output layer first."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None and getattr(head, "weight", None) is not None:
+        return int(head.weight.shape[0])
+    return int(model.config.get_text_config().vocab_size)
+
+
+def model_class(transformers: Any, folder: Path | None) -> Any:
+    """AutoModelForCausalLM, or AutoModelForImageTextToText for a folder whose model_type transformers does
+    not map to a causal LM (a GGUF, folder None, always loads as a causal LM)."""
+    if folder is None:
+        return transformers.AutoModelForCausalLM
+    from transformers.models.auto import modeling_auto as auto
+
+    model_type = transformers.AutoConfig.from_pretrained(str(folder)).model_type
+    if model_type in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return transformers.AutoModelForCausalLM
+    if model_type in getattr(auto, "MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES", {}):
+        return transformers.AutoModelForImageTextToText
+    raise ModelNotFound(
+        f"'{folder}' holds a {model_type!r} model, which is neither a causal LM nor an image-text-to-text model "
+        "in this transformers version — pass a chat model (e.g. MedGemma 4B-IT) or upgrade transformers"
+    )
+
+
+def _adopt_processor_template(tokenizer: Any, folder: Path) -> None:
+    """Gemma 3 / MedGemma folders may keep the chat template only in the processor's chat_template.json."""
+    legacy = folder / "chat_template.json"
+    if getattr(tokenizer, "chat_template", None) or not legacy.is_file():
+        return
+    try:
+        template = json.loads(legacy.read_text(encoding="utf-8")).get("chat_template")
+    except (ValueError, AttributeError):
+        return
+    if isinstance(template, str) and template.strip():
+        tokenizer.chat_template = template
