@@ -157,7 +157,7 @@ def test_old_format_and_missing_section_files_are_refused_with_a_rebuild_hint(fa
     manifest = json.loads((vdir / "manifest.json").read_text())
     manifest["format_version"] = 1
     (vdir / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(StaleIndex, match="rebuild it with ragcds ingest"):
+    with pytest.raises(StaleIndex, match="rebuild it: ragcds ingest"):
         HybridRetriever.open(fake_index, FakeEmbedder(64))
 
 
