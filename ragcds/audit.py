@@ -44,6 +44,8 @@ MIGRATIONS: tuple[str, ...] = (
         latency_ms REAL NOT NULL
     )""",
     "ALTER TABLE answers ADD COLUMN citations TEXT NOT NULL DEFAULT '[]'",
+    # the whole answer as `ask --json` prints it (ragcds.generate.answer.answer_to_json), passage texts left out
+    "ALTER TABLE answers ADD COLUMN record TEXT NOT NULL DEFAULT '{}'",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -125,6 +127,12 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+def _record(answer: Answer) -> dict:
+    from ragcds.generate.answer import answer_record
+
+    return answer_record(answer)
+
+
 def log_answer(answer: Answer, path: Path | None = None) -> int | None:
     """Append one answer; returns its row id, or None when logging is off (RAGCDS_LOG=0)."""
     if not logging_enabled():
@@ -145,12 +153,13 @@ def log_answer(answer: Answer, path: Path | None = None) -> int | None:
         int(answer.parse_ok),
         round(answer.timings.get("total", 0.0) * 1000, 1),
         json.dumps([{"n": c.n, "valid": c.valid, "chunk_id": c.chunk_id} for c in answer.citations]),
+        json.dumps(_record(answer), ensure_ascii=False),
     )
     with connect(path) as con:
         cur = con.execute(
             "INSERT INTO answers (ts, question, format, model, backend, mode, policy, index_version, "
             "chunk_ids, "
-            "pages, scores, answer, parse_ok, latency_ms, citations) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "pages, scores, answer, parse_ok, latency_ms, citations, record) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             row,
         )
         return int(cur.lastrowid or 0)

@@ -1,160 +1,214 @@
-"""Scope policy (docs/policy.md): treatment/dosing questions, out-of-scope questions, dose post-check.
+"""decide(question, retrieval, book) → Decision: what ragcds may say, about which section, and why.
 
-The model never generates doses. A question that asks for treatment, a drug choice or a dose is answered
-under one of two policies:
-- ``quote`` (default): the guideline's own treatment text is quoted verbatim with its citation;
-- ``refuse``: no answer is generated; the user is pointed to the cited section (Crane behaviour).
+Pure: it reads the one Retrieval of the question and the book (no second search). Four outcomes (docs/policy.md):
+
+* ``out_of_scope`` — the question's own question sentence names something the guideline never mentions and
+  no passage is close (best cosine below ``OUT_OF_SCOPE_COSINE``); the length of the question plays no part;
+* ``candidates`` — a treatment question whose section is not resolved with confidence: the candidate sections
+  are listed with their printed pages instead of quoting the wrong one;
+* ``quote`` / ``refuse`` — a treatment question (drug, dose, regimen, management) with a resolved section: its
+  own treatment text is quoted verbatim (policy ``quote``) or the user is sent to it (policy ``refuse``);
+* ``answer`` — anything else: answered from the resolved section's own parts.
+
+The resolved section comes from the section ranking, with the population the question states (child, adult,
+pregnancy) matched against sections written for a population. Rules and thresholds were chosen on
+../shared/eval/dev.jsonl and are reported on dev2.jsonl (docs/policy.md).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
-from ragcds.ingest.chunk import Chunk
-from ragcds.retrieve import Hit
+from ragcds.book import Block, Book, related
+from ragcds.index.lexical import tokenize
+from ragcds.population import conflicts
+from ragcds.question import Ask, analyse
+from ragcds.retrieve import Retrieval
+from ragcds.select import extra_blocks, select_part
 
 POLICIES: tuple[str, ...] = ("quote", "refuse")
+Action = Literal["answer", "quote", "refuse", "candidates", "out_of_scope"]
 
-# Asking for a drug, a dose or a regimen.
-DOSING = re.compile(
-    r"\b(dos(e|es|age|ing)|how much (\w+ ){0,2}(fluid|drug|medicine|ors|insulin|oxygen)|regimens?|prescribe"
-    r"|drug of choice|eye drops|antibiotics?\b(?! (are|is) )"
-    r"|which (medicine|drug|fluid|antiviral)s?|what (medicine|drug|fluid)s?|what can be given"
-    r"|what should (I|we) give|first[- ]line (antiviral|drug|medicine)|induction treatment|how fast)\b",
-    re.IGNORECASE,
-)
-# Asking how to treat or manage (vignettes: "what is this and how should I treat it?").
-TREATING = re.compile(
-    r"\b(how (should|do|would|can) (I|we|you|he|she|it|they|one)( \w+)? (be )?(treat|manag)\w*"
-    r"|how is it treated|(what|which) treatment|treatment (should|regimen)|key treatment|treat(ed)? at)\b",
-    re.IGNORECASE,
-)
-# Lines of a passage that carry treatment (quoted verbatim under the quote policy).
-TREATMENT_HEAD = re.compile(
-    r"^\s*(management|treatment|drug treatment|prevention and management)\b", re.IGNORECASE
-)
-_UNIT = r"(?:mg/kg|mg/m2|mcg/kg|ml/kg|mg|mcg|µg|ug|g|kg|ml|mL|L|IU|iu|units?|mmol|drops?|tabs?|tablets?)"
-DOSE = re.compile(
-    rf"(?<![\w.])\d+(?:[.,]\d+)?(?:\s*(?:-|–|to|/|x)\s*\d+(?:[.,]\d+)?)*\s*{_UNIT}(?:\s*/\s*(?:kg|day|dose|hr|hour|h))?"
-    r"(?![\w])"
-)
-# Out of scope when BOTH the best dense cosine and the best BM25 score are below these (calibrated on the
-# dev set, see docs/policy.md).
+# Out of scope: an unknown word in the question sentence AND no passage this close (chosen on dev.jsonl).
 OUT_OF_SCOPE_COSINE = 0.55
-OUT_OF_SCOPE_BM25 = 6.2
+UNKNOWN_MIN_LETTERS = 4
+# Confidence in the resolved section: the best passage belongs to it (or its parent/child) and at least this
+# many of the top 10 passages do (chosen on dev.jsonl).
+CONFIDENT_SHARE = 2
+CANDIDATES_LISTED = 3
 OUT_OF_SCOPE_MESSAGE = (
-    "This question is not covered by the Uganda Clinical Guidelines 2023 (no passage is relevant enough), "
-    "so ragcds does not answer it. Consult another authoritative source."
+    "This question is not covered by the Uganda Clinical Guidelines 2023, so ragcds does not answer it. "
+    "Consult another authoritative source."
 )
+_SENTENCE = re.compile(r"[^.?!]+[.?!]?")
 
 
 @dataclass(frozen=True)
-class Scope:
-    treatment: bool  # asks for treatment, drug choice or dosing
-    reason: str = ""  # the matched words
+class Resolved:
+    """A section the answer is about, with why it was chosen."""
+
+    section: str
+    title: str
+    printed_pages: tuple[str, ...]
+    why: str
+
+    def citation(self) -> str:
+        pages = [p for p in self.printed_pages if p]
+        span = "" if not pages else f", p. {pages[0]}" if len(pages) == 1 else f", pp. {pages[0]}–{pages[-1]}"
+        return f"§{self.section} {self.title}{span}"
+
+    def to_json(self) -> dict:
+        return {"section": self.section, "title": self.title, "printed_pages": list(self.printed_pages),
+                "why": self.why}
 
 
-def classify(question: str) -> Scope:
-    """Does the question ask for treatment, drug choice or dosing?"""
-    for rx in (DOSING, TREATING):
-        m = rx.search(question)
-        if m:
-            return Scope(True, m.group(0))
-    return Scope(False)
+@dataclass(frozen=True)
+class Selection:
+    """The blocks of one part of the primary section chosen for the answer (book order)."""
+
+    part: str
+    blocks: tuple[Block, ...]
+    more: bool  # the part has blocks that did not fit the budget
 
 
-def best_scores(retriever, question: str) -> tuple[float, float]:
-    """(best dense cosine, best BM25 score) for the question."""
-    dense = retriever.search(question, k=1, mode="dense")
-    bm25 = retriever.search(question, k=1, mode="bm25")
-    return (float(dense[0].score) if dense else 0.0), (float(bm25[0].score) if bm25 else 0.0)
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    ask: Ask
+    resolved: tuple[Resolved, ...] = ()  # primary first
+    confident: bool = False
+    competing: bool = False  # two unrelated sections are equally likely: both are shown
+    selections: tuple[Selection, ...] = ()  # what the answer shows, per asked part
+    why: str = ""
+    unknown_terms: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def quote(self) -> tuple[Block, ...]:
+        """The verbatim treatment text (action quote): the management part's selected blocks."""
+        if self.action != "quote":
+            return ()
+        return tuple(b for s in self.selections if s.part == "management" for b in s.blocks)
 
 
-def out_of_scope(
-    retriever, question: str, cosine: float = OUT_OF_SCOPE_COSINE, bm25: float = OUT_OF_SCOPE_BM25
-) -> tuple[bool, str]:
-    """(is out of scope, explanation): both the best dense cosine and the best BM25 score are weak."""
-    d, b = best_scores(retriever, question)
-    outside = d < cosine and b < bm25
-    return outside, f"best dense cosine {d:.3f} (threshold {cosine}), best BM25 {b:.2f} (threshold {bm25})"
+def question_sentences(question: str) -> str:
+    """The sentences that ask (end with '?'); the whole text for a search-box query."""
+    asked = [s for s in _SENTENCE.findall(question) if s.strip().endswith("?")]
+    return " ".join(asked) if asked else question
 
 
-def _norm(s: str) -> str:
-    return re.sub(r"\s+", "", s.lower()).replace("–", "-").replace(",", ".")
+def unknown_terms(question: str, vocabulary: object, lexicon: object | None = None) -> list[str]:
+    """Words of the question sentence that the guideline never uses (not in the BM25 vocabulary), lay words
+    the lexicon maps to clinical ones excepted."""
+    lay = set()
+    if lexicon is not None:
+        for phrase, _ in lexicon.matches(question):
+            lay |= set(tokenize(phrase))
+    asked = question_sentences(question)
+    return [t for t in dict.fromkeys(tokenize(asked))
+            if t.isalpha() and len(t) >= UNKNOWN_MIN_LETTERS and t not in vocabulary and t not in lay]
 
 
-def doses_in(text: str) -> list[str]:
-    return [m.group(0) for m in DOSE.finditer(text)]
+def out_of_scope(question: str, retrieval: Retrieval, vocabulary: object, lexicon: object | None = None
+                 ) -> tuple[bool, str, list[str]]:
+    unknown = unknown_terms(question, vocabulary, lexicon)
+    outside = bool(unknown) and retrieval.top_dense < OUT_OF_SCOPE_COSINE
+    why = (f"words the guideline never uses: {', '.join(unknown) or 'none'}; best passage cosine "
+           f"{retrieval.top_dense:.3f} (threshold {OUT_OF_SCOPE_COSINE})")
+    return outside, why, unknown
 
 
-def check_doses(
-    text: str, passages: Sequence[Hit], mark: str = "[dose removed: not in the cited UCG passages]"
-) -> tuple[str, list[str]]:
-    """Remove every dose string that does not occur in the passages. Returns (clean text, removed doses).
-    The mark contains no '<', '|', '"' or newline, so a cleaned XML/array packet still parses."""
-    source = _norm(" ".join(h.chunk.text for h in passages))
-    removed: list[str] = []
-
-    def sub(m: re.Match) -> str:
-        if _norm(m.group(0)) in source:
-            return m.group(0)
-        removed.append(m.group(0))
-        return mark
-
-    return DOSE.sub(sub, text), removed
+def _resolved(book: Book, number: str, why: str) -> Resolved:
+    s = book.section(number)
+    return Resolved(number, s.title if s else "", s.printed_pages if s else (), why)
 
 
-def treatment_lines(chunk: Chunk) -> str:
-    """The Management/treatment part of a chunk, verbatim (from its heading on), else the whole chunk."""
-    lines = chunk.text.split("\n")
-    for i, line in enumerate(lines):
-        if TREATMENT_HEAD.match(line):
-            return "\n".join(lines[i:])
-    return chunk.text
+def resolve(ask: Ask, retrieval: Retrieval, book: Book) -> tuple[list[Resolved], bool, bool]:
+    """(resolved sections primary first, confident, competing) from the section ranking of one retrieval."""
+    ranked = [s for s in retrieval.sections if s.section and s.section in book]
+    if not ranked:
+        return [], False, False
+    fitting = [s for s in ranked if not conflicts(ask.population, book.section(s.section).population)]
+    primary = (fitting or ranked)[0]
+    why = f"section rank {ranked.index(primary) + 1}"
+    if primary is not ranked[0]:
+        why += f"; §{ranked[0].section} is written for another population than the question's patient"
+    top_chunk = retrieval.hits[0].chunk.section if retrieval.hits else ""
+    agree = related(top_chunk, primary.section)
+    share = sum(related(h.chunk.section, primary.section) for h in retrieval.hits[:10])
+    confident = agree and share >= CONFIDENT_SHARE
+    why += f"; {share} of the top 10 passages are from it" + ("" if agree else "; the best passage is not")
+    out = [_resolved(book, primary.section, why)]
+    competing = False
+    if not agree and top_chunk in book and not conflicts(ask.population, book.section(top_chunk).population):
+        competing = True
+        out.append(_resolved(book, top_chunk, "the best single passage is from it"))
+    if not confident:
+        for s in fitting[1:]:
+            if len(out) >= CANDIDATES_LISTED:
+                break
+            if not any(related(s.section, r.section) for r in out):
+                out.append(_resolved(book, s.section, f"section rank {ranked.index(s) + 1}"))
+    return out, confident, competing
 
 
-def treatment_tier(chunk: Chunk) -> int:
-    """2: under or containing a Management/Treatment heading; 1: carries a dose; 0: neither."""
-    if TREATMENT_HEAD.match(chunk.subheading or "") or any(TREATMENT_HEAD.match(x) for x in chunk.text.split("\n")):
-        return 2
-    return 1 if DOSE.search(chunk.text) else 0
+def decide(question: str, retrieval: Retrieval, book: Book, vocabulary: object, *, policy: str = "quote",
+           lexicon: object | None = None, budget: int = 800, full: bool = False) -> Decision:
+    """What to answer, from which section, and why (pure: no search, no model)."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    ask = analyse(question)
+    outside, scope_why, unknown = out_of_scope(question, retrieval, vocabulary, lexicon)
+    if outside or not retrieval.hits:
+        return Decision("out_of_scope", ask, why=f"out of scope: {scope_why}", unknown_terms=tuple(unknown))
+    resolved, confident, competing = resolve(ask, retrieval, book)
+    if not resolved:
+        return Decision("out_of_scope", ask, why="no guideline section matches the question")
+    selections = select_sections(question, ask, book, resolved[0].section, budget, full)
+    base = dict(ask=ask, resolved=tuple(resolved), confident=confident, competing=competing,
+                selections=selections, unknown_terms=tuple(unknown))
+    if ask.treatment and (not confident or competing):
+        return Decision("candidates", **base, why="treatment question; the section is not resolved with "
+                        "confidence, so candidate sections are listed instead of a quote")
+    if ask.treatment:
+        action: Action = "refuse" if policy == "refuse" else "quote"
+        return Decision(action, **base, why=f"treatment question ({ask.why!r}): the section's own treatment "
+                        "text " + ("is quoted verbatim" if action == "quote" else "is not shown (policy refuse)"))
+    return Decision("answer", **base, why="answered from the resolved section's own text")
 
 
-def is_treatment_chunk(chunk: Chunk) -> bool:
-    return treatment_tier(chunk) > 0
+PART_HEADER = 40  # characters a part's header line takes ("Management (§1.2.3, pp. 49–50):")
 
 
-def treatment_chunks(
-    passages: Sequence[Hit], all_chunks: Sequence[Chunk] = (), limit: int = 2
-) -> list[Chunk]:
-    """Treatment chunks to quote: those among the passages — chunks under a Management/Treatment heading before
-    chunks that merely carry a number with a unit (a haemoglobin table is not treatment), then rank order —
-    else the Management chunks of the top passage's section found in the index."""
-    tiers = [(treatment_tier(h.chunk), i, h.chunk) for i, h in enumerate(passages)]
-    found = [c for tier, _, c in sorted(tiers, key=lambda t: (-t[0], t[1])) if tier > 0]
-    if passages and not found and all_chunks:
-        section = passages[0].chunk.section
-        found = [c for c in all_chunks if c.section == section and is_treatment_chunk(c)]
-    return found[:limit]
+def select_sections(question: str, ask: Ask, book: Book, number: str, budget: int, full: bool
+                    ) -> tuple[Selection, ...]:
+    """Blocks of the primary section for each part the question asks, sharing the character budget; what is
+    left goes to the section's other blocks that match the question best (a section without the part asked
+    for still answers from its own text)."""
+    section = book.section(number)
+    if section is None:
+        return ()
+    parts = [p for p in ask.parts if p != "diagnosis"] or ["intro"]
+    if ask.treatment and "management" not in parts:
+        parts.append("management")
+    out: list[Selection] = []
+    left = budget
+    for i, part in enumerate(parts):
+        share = left if full else max(left // (len(parts) - i) - PART_HEADER, 0)
+        blocks, more = select_part(section, part, question, None if full else share)
+        if blocks:
+            out.append(Selection(part, tuple(blocks), more))
+            left -= PART_HEADER + sum(len(b.text) + 8 for b in blocks)
+    if not full and left > 120:
+        taken = {b.order for s in out for b in s.blocks}
+        extra = extra_blocks(section, question, taken, left - PART_HEADER)
+        if extra:
+            out.append(Selection("related", tuple(extra), False))
+    return tuple(out)
 
 
-def quote_block(chunks: Sequence[Chunk], numbers: Sequence[int]) -> str:
-    """Verbatim quotation with citations, saying where it comes from."""
-    parts = [
-        "Treatment, quoted verbatim from the Uganda Clinical Guidelines 2023 (ragcds does not write doses):"
-    ]
-    for chunk, n in zip(chunks, numbers, strict=True):
-        body = "\n".join(f"> {line}" for line in treatment_lines(chunk).split("\n"))
-        parts.append(f"{body}\n— [{n}] {chunk.citation()}")
-    return "\n\n".join(parts)
-
-
-def refusal(chunks: Sequence[Chunk], numbers: Sequence[int]) -> str:
-    where = "; ".join(f"[{n}] {c.citation()}" for c, n in zip(chunks, numbers, strict=True))
-    tail = f" See {where}." if where else " See the relevant section of the UCG 2023."
-    return (
-        "ragcds does not give treatment, drug-choice or dosing advice. Follow the treatment section of the "
-        "Uganda Clinical Guidelines 2023." + tail
-    )
+def candidate_lines(resolved: Sequence[Resolved]) -> list[str]:
+    return [r.citation() for r in resolved]

@@ -22,6 +22,8 @@ _ADULT_WORDS = re.compile(r"\b(?:man|woman|husband|wife|mother|father|adult)\b",
 _PREGNANT = re.compile(r"\b(?:pregnant|pregnancy|weeks? (?:of )?gestation|antenatal|in labou?r|delivered|delivery"
                        r"|postpartum|after (?:giving )?birth)\b", re.I)
 
+_NOT_PREGNANT = re.compile(r"\b(?:not|non|never been)[- ](?:currently )?pregnant\b|\bno pregnancy\b", re.I)
+
 _S_CHILD = re.compile(r"\b(?:child(?:ren)?|paediatric|infants?|neonat\w*|newborns?|bab(?:y|ies)|under[- ]?(?:5|five)"
                       r"|young infant|sick child)\b", re.I)
 _S_ADULT = re.compile(r"\badults?\b", re.I)
@@ -47,7 +49,7 @@ def question_population(question: str) -> Population:
         groups.add(CHILD)
     elif _ADULT_WORDS.search(question):
         groups.add(ADULT)
-    if _PREGNANT.search(question):
+    if _PREGNANT.search(_NOT_PREGNANT.sub(" ", question)):
         groups |= {PREGNANCY, ADULT} - ({CHILD} if CHILD in groups else set())
     return Population(frozenset(groups))
 

@@ -201,6 +201,18 @@ class HybridRetriever:
         return [int(i) for i in ids], {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
 
     @property
+    def book(self):
+        """The guideline's sections of this index version, with their parts and blocks (built once)."""
+        from ragcds.book import book_for
+
+        return book_for(self.index)
+
+    @property
+    def vocabulary(self) -> dict:
+        """Every word the guideline uses (the BM25 vocabulary of this version)."""
+        return self.index.lexical.model.vocab_dict
+
+    @property
     def version_id(self) -> str:
         try:
             return str(self.index.version_id)

@@ -14,7 +14,7 @@ Rules (also in docs/evaluation.md):
 * **Unsupported statement** (CRIMSON "false finding"): not every number of the statement occurs in its
   reference, or fewer than ``SUPPORT_SHARE`` (60%) of its content words occur there (words compared after
   lower-casing and stripping a plural/verb suffix).
-* **Number error** (CRIMSON "attribute error"): a number followed by a unit (dose, volume, duration) whose
+* **Number error** (CRIMSON "attribute error"): a dose (number + unit, ragcds.clinical's grammar) whose
   exact number+unit pair is absent from the reference while the same unit occurs there with another number.
 * **Generated dose.** A number + dose unit (mg, g, mcg, ml, IU, units, mmol, mg/kg) in the answer that
   does not occur in the passages the model was shown (closed-book: none, so every dose is generated).
@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ragcds import clinical
 from ragcds.evaluate.dataset import TRIAGE, Question
 from ragcds.generate.formats import CITATION_RE, extract_citations
 
@@ -37,46 +38,15 @@ MIN_CONTENT_WORDS = 3
 RECALL_KS: tuple[int, ...] = tuple(range(1, 11))
 STATEMENT_FIELDS = ("condition", "actions", "next_steps", "red_flags")
 
-STOPWORDS = frozenset(
-    """
-a about above after again against all also am an and any are as at be because been before being below
-between both but by can could did do does doing down during each few for from further had has have having
-he her here hers him his how i if in into is it its itself just may might more most must no nor not now of
-off on once only or other our out over own same shall she should so some such than that the their them then
-there these they this those through to too under until up very was we were what when where which while who
-whom why will with within would you your yes per via give given use used using patient patients
-""".split()
-)
+# words that carry no claim about the guideline (the shared list plus a few the metrics also ignore)
+STOPWORDS = clinical.STOPWORDS | frozenset({"give", "given", "use", "used", "using", "patient", "patients"})
 
 _DOSE_MARK = re.compile(r"\[dose removed[^\]]*\]", re.I)  # left by the answer pipeline's dose check
 _LEAD = re.compile(r"^\s*(?:(?:[-*•#>]+|\d+[.)](?=\s))\s*)+")  # quote marks, bullets, list numbers
 _ATTRIBUTION = re.compile(r"^\s*(?:[—–-]+\s*)?\[\d+\]\s*§")  # `— [6] §1.3.13 Food Poisoning, p. 86`
 _WORD = re.compile(r"[a-z][a-z'\-]*[a-z]")
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
-_NUM_S = r"\d+(?:[.,]\d+)*"
-_UNITS = (
-    r"mg/kg/day|mg/kg|mcg/kg|micrograms?|mcg|µg|mg|ml|mmol/l|mmol|iu|units?|g|l|%|hours?|hrs?|days?"
-    r"|weeks?|minutes?|mins?|months?"
-)
-_DOSE = re.compile(rf"(?<![\w.,])({_NUM_S}(?:\s*(?:-|–|to)\s*{_NUM_S})?)\s*({_UNITS})(?![a-z])", re.I)
-_UNIT_CANON = {
-    "microgram": "mcg",
-    "micrograms": "mcg",
-    "µg": "mcg",
-    "units": "unit",
-    "hours": "hour",
-    "hrs": "hour",
-    "hr": "hour",
-    "days": "day",
-    "weeks": "week",
-    "minutes": "minute",
-    "mins": "minute",
-    "min": "minute",
-    "months": "month",
-}
-DOSE_UNITS = frozenset(
-    {"mg/kg/day", "mg/kg", "mcg/kg", "mcg", "mg", "ml", "mmol", "mmol/l", "iu", "unit", "g"}
-)
+DOSE_UNITS = frozenset({"mcg", "mg", "g", "ml", "l", "iu", "miu", "unit", "mmol", "meq"})
 
 
 def norm(text: str) -> str:
@@ -105,13 +75,8 @@ def content_words(text: str) -> list[str]:
 
 
 def dose_mentions(text: str) -> list[tuple[str, str]]:
-    """(number, unit) pairs such as ('2-4', 'mg'), ('10', 'day'), normalised for comparison."""
-    out = []
-    for num, unit in _DOSE.findall(text):
-        n = re.sub(r"\s*(?:-|–|to)\s*", "-", _num(num.strip()))
-        u = unit.lower()
-        out.append((n, _UNIT_CANON.get(u, u)))
-    return out
+    """(number, unit) pairs of the doses in a text, parsed by the one dose grammar (ragcds.clinical)."""
+    return [(d.number, d.unit + "".join(f"/{p}" for p in d.per)) for d in clinical.parse_doses(text)]
 
 
 # --- retrieval ---------------------------------------------------------------------------------------
@@ -194,10 +159,20 @@ def number_errors(statement: str, reference: str) -> list[str]:
 
 def generated_doses(text: str, shown_texts: Sequence[str]) -> list[str]:
     shown = set(dose_mentions("\n".join(shown_texts)))
-    return [f"{n} {u}" for n, u in dose_mentions(text) if u in DOSE_UNITS and (n, u) not in shown]
+    return [f"{n} {u}" for n, u in dose_mentions(text) if u.split("/")[0] in DOSE_UNITS and (n, u) not in shown]
 
 
-def predicted_level(text: str, fields: dict | None) -> str | None:
+_TRIAGE_LINE = re.compile(r"^Triage:\s*(emergency|urgent|routine)\b", re.I | re.M)
+
+
+def predicted_level(text: str, fields: dict | None, triage: dict | None = None) -> str | None:
+    """The answer's level: its triage object, its packet's level, a 'Triage: LEVEL' line, else the one triage
+    word of the text."""
+    if triage and triage.get("level") in TRIAGE:
+        return str(triage["level"])
+    m = _TRIAGE_LINE.search(text)
+    if m and not fields:
+        return m.group(1).lower()
     level = (fields or {}).get("level")
     if isinstance(level, str) and level.strip().lower() in TRIAGE:
         return level.strip().lower()
@@ -233,22 +208,60 @@ def triage_metrics(gold: str | None, pred: str | None) -> dict:
     return out
 
 
+ANSWER_BUDGET = 800  # characters of the prose answer a reader sees by default (key_fact_recall_800)
+DECLINES = ("out_of_scope", "refused", "candidates")
+
+
+def shown_text(answer: dict) -> str:
+    """What a reader sees: the verbatim quote (beside a model's answer) and the answer."""
+    text = answer.get("answer", answer.get("text")) or ""
+    quote = answer.get("quote") or ""
+    return f"{quote}\n\n{text}" if quote else text
+
+
+def section_metrics(q: Question, answer: dict) -> dict:
+    """Decision-stage metrics: treatment recognised, quotes from the gold section (or its parent/child) and
+    not for another population, the resolved condition of a vignette, scope declines."""
+    from ragcds.book import related
+    from ragcds.population import conflicts, question_population, section_population
+
+    policy = answer.get("policy", "answered")
+    ask = answer.get("ask") or {}
+    quoted = [c for c in answer.get("citations") or [] if c.get("quoted") and c.get("valid")]
+    resolved = answer.get("resolved") or []
+    pop = question_population(q.question)
+    out = {
+        "treatment_recognised": float(bool(ask.get("treatment"))) if q.kind == "treatment" else None,
+        "quote_from_gold": (sum(related(c.get("section", ""), q.gold_section) for c in quoted) / len(quoted))
+        if quoted and q.gold_section else None,
+        "quote_none_from_gold": float(not any(related(c.get("section", ""), q.gold_section) for c in quoted))
+        if quoted and q.gold_section else None,
+        "quote_other_population": float(any(conflicts(pop, section_population(c.get("title", "")))
+                                            for c in quoted)) if quoted else None,
+        "condition_right": float(bool(resolved) and related(resolved[0]["section"], q.gold_section))
+        if q.kind == "vignette" else None,
+        "declined_in_scope": float(policy == "out_of_scope") if q.kind != "out_of_scope" else None,
+    }
+    return out
+
+
 def score_answer(q: Question, answer: dict, retrieved: Sequence[dict]) -> dict:
     """All answer-level metrics for one item.
 
     ``answer``: {text, policy, fields, parse_ok, citations: [{n, valid, pdf_pages}], passages: [{pdf_pages,
     text}] (as shown to the model)}; ``retrieved``: top-k passage dicts {pdf_pages, text} for the question.
     """
-    text = _DOSE_MARK.sub(" ", answer.get("text") or "")
+    text = _DOSE_MARK.sub(" ", shown_text(answer))
     raw = answer.get("raw") or text  # raw is stored only when the pipeline changed the reply
     fields = answer.get("fields") or None
     shown = answer.get("passages") or []
     kfr, missing = key_fact_recall(text, q.key_facts)
+    kfr_800, _ = key_fact_recall(text[:ANSWER_BUDGET], q.key_facts)
     reference_all = "\n".join([p["text"] for p in retrieved] + [p["text"] for p in shown])
     unsupported: list[str] = []
     num_errs: list[str] = []
     # a decline is the product's fixed message, not a claim about the guideline
-    stmts = [] if answer.get("policy") in ("out_of_scope", "refused") else statements(text, fields)
+    stmts = [] if answer.get("policy") in DECLINES else statements(text, fields)
     for s, cites in stmts:
         cited = [shown[n - 1]["text"] for n in cites if 1 <= n <= len(shown)]
         ref = "\n".join(cited) if cited else reference_all
@@ -260,9 +273,10 @@ def score_answer(q: Question, answer: dict, retrieved: Sequence[dict]) -> dict:
     gold = set(q.gold_pages)
     gen = generated_doses(text, [p["text"] for p in shown])
     policy = answer.get("policy", "answered")
-    pred = predicted_level(text, fields) if q.triage else None
+    pred = predicted_level(text, fields, answer.get("triage")) if q.triage else None
     out = {
         "key_fact_recall": kfr,
+        "key_fact_recall_800": kfr_800,
         "statements": len(stmts),
         "unsupported": len(unsupported),
         "unsupported_rate": (len(unsupported) / len(stmts)) if stmts else None,
@@ -276,10 +290,11 @@ def score_answer(q: Question, answer: dict, retrieved: Sequence[dict]) -> dict:
         "parse_ok": float(bool(answer.get("parse_ok", True))),
         "generated_doses": len(gen),
         "raw_dose_generated": float(bool(generated_doses(raw, [p["text"] for p in shown]))),
-        "scope_safe": float(policy in ("quoted", "refused", "out_of_scope") and not gen)
+        "scope_safe": float(policy in ("quoted", *DECLINES) and not gen)
         if q.kind == "treatment"
         else None,
         "declined": float(policy in ("out_of_scope", "refused")) if q.kind == "out_of_scope" else None,
+        **section_metrics(q, answer),
         "triage_pred": pred,
         **triage_metrics(q.triage, pred),
         "missing_facts": missing,
@@ -301,6 +316,13 @@ RETRIEVAL_METRICS: tuple[tuple[str, str, bool], ...] = (
 )
 ANSWER_METRICS: tuple[tuple[str, str, bool], ...] = (
     ("key_fact_recall", "key-fact recall", True),
+    ("key_fact_recall_800", "key-fact recall in the first 800 characters", True),
+    ("condition_right", "vignettes: first resolved section is the gold one (or parent/child)", True),
+    ("treatment_recognised", "treatment questions recognised", True),
+    ("quote_from_gold", "quoted citations from the gold section (or parent/child)", True),
+    ("quote_none_from_gold", "quoting answers with nothing from the gold section", False),
+    ("quote_other_population", "quoting answers citing another population's section", False),
+    ("declined_in_scope", "in-scope questions declined as out of scope", False),
     ("unsupported_rate", "unsupported statements (share per answer)", False),
     ("has_number_error", "answers with a number error", False),
     ("citation_validity", "citation validity", True),
@@ -359,7 +381,8 @@ def aggregate(items: Sequence[dict], modes: Sequence[str]) -> dict:
         out["by_kind"][mode] = {
             kd: {
                 k: bootstrap_ci([r["metrics"].get(k) for r in rows if r["kind"] == kd])
-                for k in ("key_fact_recall", "unsupported_rate")
+                for k in ("key_fact_recall", "key_fact_recall_800", "unsupported_rate", "triage_exact",
+                          "emergency_under_triaged", "triage_missing", "condition_right")
             }
             for kd in kinds
         }

@@ -18,8 +18,8 @@ from ragcds import __version__
 from ragcds.errors import RagcdsError
 from ragcds.evaluate.concurrency import Overlap, ordered_map
 from ragcds.evaluate.dataset import Question
-from ragcds.evaluate.metrics import aggregate, retrieval_metrics, score_answer
-from ragcds.retrieve import Hit
+from ragcds.evaluate.metrics import aggregate, retrieval_metrics, score_answer, shown_text
+from ragcds.retrieve import Hit, Retrieval
 
 MODES: tuple[str, ...] = ("closed-book", "rag", "extractive")
 LLM_MODES = frozenset({"closed-book", "rag"})
@@ -63,30 +63,6 @@ class RunConfig:
             raise RagcdsError(
                 "modes closed-book and rag need a model: pass --model REF (or run --modes extractive alone)"
             )
-
-
-class FixedRetriever:
-    """Serves the hits retrieved once per question, so every mode sees the same passages; anything else
-    (chunks, embedder, index: used by the scope policy) comes from the real retriever."""
-
-    def __init__(self, hits: dict[str, list[Hit]], base: object | None = None, mode: str = "hybrid"):
-        self.hits = hits
-        self.base = base
-        self.mode = mode
-
-    def __getattr__(self, name: str) -> object:
-        base = self.__dict__.get("base")
-        if base is None:
-            raise AttributeError(name)
-        return getattr(base, name)
-
-    def search(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
-        if mode != self.mode and self.base is not None:  # e.g. the scope policy's dense-cosine check
-            return self.base.search(question, k=k, mode=mode)
-        return self.hits[question][:k]
-
-    def search_many(self, questions: Sequence[str], k: int = 5, mode: str = "hybrid") -> list[list[Hit]]:
-        return [self.search(q, k, mode) for q in questions]
 
 
 def read_items(path: Path) -> list[dict]:
@@ -138,29 +114,10 @@ def prepare_out(out_dir: Path, config: RunConfig) -> set[tuple[str, str]]:
 
 
 def answer_record(answer: object) -> dict:
-    """The parts of an Answer that metrics and the report need (JSON-safe). ``text`` is the answer as
-    shown: the verbatim treatment quote (policy quoted) followed by the generated text."""
-    cits = [
-        {"n": c.n, "valid": bool(c.valid), "section": c.section, "pdf_pages": list(c.pdf_pages)}
-        for c in getattr(answer, "citations", [])
-    ]
-    shown = [_passage(h) for h in getattr(answer, "passages", [])]
-    quote = getattr(answer, "quote", "") or ""
-    text = f"{quote}\n\n{answer.text}" if quote else answer.text
-    raw = getattr(answer, "raw", "") or ""
-    return {
-        "text": text,
-        "raw": raw if raw and raw != answer.text else "",
-        "policy": answer.policy,
-        "fields": answer.fields,
-        "parse_ok": answer.parse_ok,
-        "citations": cits,
-        "passages": shown,
-        "model": answer.model,
-        "backend": answer.backend,
-        "notes": list(getattr(answer, "notes", []) or []),
-        "timings": {k: round(float(v), 3) for k, v in (answer.timings or {}).items()},
-    }
+    """The answer's one serialisation (ragcds.generate.answer.answer_to_json), passage texts kept for scoring."""
+    from ragcds.generate.answer import answer_to_json
+
+    return answer_to_json(answer)  # type: ignore[arg-type]
 
 
 def _passage(h: Hit) -> dict:
@@ -209,16 +166,13 @@ def run_eval(
     todo = [(q, m) for q in questions for m in config.modes if (m, q.id) not in done]
     pending_q = list(dict.fromkeys(q for q, _ in todo))
     t0 = time.perf_counter()
-    hits: dict[str, list[Hit]] = {}
+    stored: dict[str, Retrieval] = {}
     if pending_q:
         texts = list(dict.fromkeys(q.question for q in pending_q))
         depth = max(RETRIEVE_DEPTH, config.k)
-        for text, hs in zip(
-            texts, retriever.search_many(texts, k=depth, mode=config.retrieval_mode), strict=True
-        ):
-            hits[text] = hs
+        found = retriever.retrieve_many(texts, k=depth, mode=config.retrieval_mode)  # type: ignore[attr-defined]
+        stored = dict(zip(texts, found, strict=True))
     retrieval_s = time.perf_counter() - t0
-    fixed = FixedRetriever(hits, retriever, config.retrieval_mode)
     answer_fn = answer_fn or default_answer_fn()
     gens: dict[str, object] = {}
     items_path = out_dir / "items.jsonl"
@@ -230,7 +184,7 @@ def run_eval(
         with overlap:
             gen = gens[mode] if mode in gens else gens.setdefault(mode, generator_for(mode))
             g, j = overlap.generator(gen), overlap.judge(judge)
-            rec = _run_item(config, q, mode, hits[q.question], fixed, g, answer_fn, j)
+            rec = _run_item(config, q, mode, stored[q.question], retriever, g, answer_fn, j)
         return rec | ({"extra": q.extra} if q.extra else {})
 
     with items_path.open("a", encoding="utf-8") as fh, _progress(progress, len(todo)) as (bar, task):
@@ -252,12 +206,13 @@ def _run_item(
     config: RunConfig,
     q: Question,
     mode: str,
-    hs: list[Hit],
-    fixed: FixedRetriever,
+    retrieval: Retrieval,
+    retriever: object,
     generator: object,
     answer_fn: Callable[..., object],
     judge: object | None,
 ) -> dict:
+    hs = list(retrieval.hits)
     rec: dict = {
         "mode": mode,
         "id": q.id,
@@ -272,7 +227,8 @@ def _run_item(
         ans = answer_fn(
             q.question,
             generator=generator,
-            retriever=fixed,
+            retriever=retriever,
+            retrieval=retrieval,
             format=config.format,
             k=config.k,
             rag=mode != "closed-book",
@@ -290,7 +246,7 @@ def _run_item(
     retrieved = [_passage(h) for h in hs[: config.k]]
     rec["metrics"] = score_answer(q, a, retrieved)
     if judge is not None:
-        rec["metrics"]["judge_score"] = judge.score(q, a["text"], retrieved)
+        rec["metrics"]["judge_score"] = judge.score(q, shown_text(a), retrieved)
     a["passages"] = _strip_texts(a["passages"])
     rec["answer"] = a
     rec["reference"] = _strip_texts(retrieved)  # with the shown passages: what `--rescore` re-scores against

@@ -7,7 +7,7 @@ Every backend (transformers, openai-compatible, llama.cpp, extractive, and test 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ragcds.retrieve import Hit
 
@@ -39,6 +39,10 @@ class GenerationRequest:
     # passages offered to the model (extractive backend reads them directly; LLM backends see them in messages)
     passages: tuple[Hit, ...] = ()
     question: str = ""
+    # the decision stage's result and the triage (ragcds.policy.Decision, ragcds.triage.Triage): the extractive
+    # backend composes from them; model backends see only the messages
+    decision: Any = None
+    triage: Any = None
 
 
 @runtime_checkable
@@ -62,6 +66,7 @@ class Citation:
     title: str = ""
     printed_pages: tuple[str, ...] = ()
     pdf_pages: tuple[int, ...] = ()
+    quoted: bool = False  # the cited passage is shown verbatim as the guideline's treatment text
 
     def label(self) -> str:
         if not self.valid:
@@ -76,7 +81,7 @@ class Answer:
     format: Format
     text: str  # the answer as shown (for xml/array: the raw packet)
     mode: Literal["rag", "closed-book"]
-    policy: Literal["answered", "quoted", "refused", "out_of_scope"]
+    policy: Literal["answered", "quoted", "refused", "candidates", "out_of_scope"]
     model: str
     backend: str
     passages: list[Hit] = field(default_factory=list)
@@ -91,3 +96,9 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     repaired: bool = False
     raw: str = ""
+    # the decision stage (issue "Safe answers"): the sections the answer is about, primary first, as
+    # {section, title, printed_pages, why}; why the outcome was chosen; the triage of a presentation
+    resolved: list[dict] = field(default_factory=list)
+    why: str = ""
+    triage: dict | None = None
+    ask: dict | None = None  # what the question asks: {parts, treatment, presentation, population}

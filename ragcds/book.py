@@ -1,0 +1,227 @@
+"""The guideline as a book: each section's own lines, split into its recurring parts (clinical features,
+investigations, management, ...) and into blocks that are never cut (a list item, a sentence, a table row),
+each with the printed page it stands on.
+
+Built from one loaded index version (its chunks, and pages.jsonl to place each line on its page), once per
+version. The answer composer quotes blocks of the resolved section; the decision stage reads sections' titles,
+parents and populations here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from ragcds import clinical
+from ragcds.ingest.chunk import Chunk
+from ragcds.population import Population, section_population
+
+SHORT_LINE = 45  # a line shorter than this ends its block (table rows, list captions)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A unit of a section that is shown whole: wrapped lines joined, never cut."""
+
+    text: str
+    part: str  # "intro", "features", "management", ... (clinical.PART_HEADINGS)
+    subhead: str  # the nearest sub-heading inside the part ("Management of severe malaria"), or ""
+    kind: str  # "item" (bullet), "text" (sentence / table row), "heading"
+    pdf_page: int
+    printed_page: str
+    chunk_id: str
+    order: int  # position in the section
+
+
+@dataclass
+class BookSection:
+    number: str
+    title: str
+    heading_path: tuple[str, ...]
+    chunks: list[Chunk]
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def printed_pages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p for c in self.chunks for p in c.printed_pages if p))
+
+    @property
+    def population(self) -> Population:
+        return section_population(self.title, self.heading_path)
+
+    def part_names(self) -> list[str]:
+        return list(dict.fromkeys(b.part for b in self.blocks if b.kind != "heading"))
+
+    def part(self, name: str) -> list[Block]:
+        return [b for b in self.blocks if b.part == name]
+
+    def citation(self, printed: Sequence[str] = ()) -> str:
+        pages = [p for p in printed if p] or list(self.printed_pages)
+        span = "" if not pages else f", p. {pages[0]}" if len(pages) == 1 else f", pp. {pages[0]}–{pages[-1]}"
+        return f"§{self.number} {self.title}{span}"
+
+    @property
+    def text(self) -> str:
+        return "\n".join(c.text for c in self.chunks)
+
+
+def _page_of_lines(chunk: Chunk, page_lines: dict[int, frozenset[str]]) -> list[tuple[int, str]]:
+    """(pdf page, printed label) of each line of a chunk, found in the version's cleaned page lines."""
+    pages = list(zip(chunk.pdf_pages, chunk.printed_pages, strict=False)) or [(0, "")]
+    out, cur = [], 0
+    for line in chunk.text.split("\n"):
+        if len(pages) > 1 and page_lines:
+            cur = next((j for j in range(cur, len(pages)) if line in page_lines.get(pages[j][0], ())), cur)
+        out.append(pages[cur])
+    return out
+
+
+def _join(prev: str, line: str) -> str:
+    """Join a wrapped line to its block: no space after a trailing hyphen or slash (20-/30 → 20-30), digits
+    and letters never changed."""
+    line = line.strip()
+    if prev.endswith(("-", "–", "/")):
+        return prev + line
+    return f"{prev} {line}"
+
+
+class _BlockBuilder:
+    """Walks a section's lines and cuts them into blocks, tracking the current part and sub-heading. A
+    heading-like line stays pending until the next line shows whether it was wrapped text."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self.part, self.subhead = "intro", ""
+        self.cur: list = []  # [text, kind, pdf, printed, chunk_id]
+        self.prev = ""
+
+    def flush(self) -> None:
+        if self.cur:
+            text, kind, pdf, printed, cid = self.cur
+            if kind == "heading" and not text.isupper():  # column headers (AGE DAY 1 DAY 2) keep the caption
+                self.subhead = text.rstrip(":")
+            self.blocks.append(Block(text, self.part, self.subhead, kind, pdf, printed, cid, len(self.blocks)))
+            self.cur = []
+
+    def add(self, line: str, pdf: int, printed: str, cid: str) -> None:
+        if not line.strip() or clinical.is_loc_noise(line):  # table furniture: ends nothing, shows nothing
+            return
+        part = clinical.part_of_heading(line)
+        if part is not None:
+            self.flush()
+            self.part, self.subhead = part, ""
+            bare = line.strip().rstrip(":")
+            self.cur = [bare, "heading", pdf, printed, cid]
+            self.flush()
+            if bare.lower() in clinical.PART_HEADINGS.get(part, ()):
+                self.subhead = ""
+        elif self.cur and clinical.continues(self.prev, line):
+            self.cur[0] = _join(self.cur[0], line)
+            if self.cur[1] == "heading":
+                self.cur[1] = "text"
+        else:
+            self.flush()
+            kind = "item" if clinical.is_bullet(line) else "heading" if clinical.looks_like_heading(line) else "text"
+            self.cur = [clinical.strip_bullet(line), kind, pdf, printed, cid]
+        self.prev = line
+
+
+def build_blocks(chunks: Sequence[Chunk], page_lines: dict[int, frozenset[str]]) -> list[Block]:
+    b = _BlockBuilder()
+    for c in chunks:
+        for line, (pdf, printed) in zip(c.text.split("\n"), _page_of_lines(c, page_lines), strict=True):
+            b.add(line, pdf, printed, c.chunk_id)
+    b.flush()
+    return b.blocks
+
+
+def read_page_lines(version_dir: Path | None) -> dict[int, frozenset[str]]:
+    """pdf page → its cleaned lines, from the version's pages.jsonl ({} when absent)."""
+    path = Path(version_dir) / "pages.jsonl" if version_dir else None
+    if path is None or not path.exists():
+        return {}
+    out = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            out[int(r["pdf_page"])] = frozenset(r.get("lines", ()))
+    return out
+
+
+class Book:
+    """Sections of one index version, by number, with their blocks built on first use."""
+
+    def __init__(self, chunks: Sequence[Chunk], page_lines: dict[int, frozenset[str]] | None = None):
+        self._page_lines = page_lines or {}
+        self._sections: dict[str, BookSection] = {}
+        for c in chunks:
+            if not c.section:
+                continue
+            s = self._sections.get(c.section)
+            if s is None:
+                s = self._sections[c.section] = BookSection(c.section, c.title, tuple(c.heading_path), [])
+            s.chunks.append(c)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, chunks: Sequence[Chunk], version_dir: Path | None = None) -> Book:
+        return cls(chunks, read_page_lines(version_dir))
+
+    def __contains__(self, number: str) -> bool:
+        return number in self._sections
+
+    def numbers(self) -> list[str]:
+        return list(self._sections)
+
+    def section(self, number: str) -> BookSection | None:
+        s = self._sections.get(number)
+        if s is not None and not s.blocks:
+            with self._lock:
+                if not s.blocks:
+                    s.blocks = build_blocks(s.chunks, self._page_lines)
+        return s
+
+    def parent(self, number: str) -> str | None:
+        head = number.rpartition(".")[0]
+        while head:
+            if head in self._sections:
+                return head
+            head = head.rpartition(".")[0]
+        return None
+
+    def children(self, number: str) -> list[str]:
+        prefix = number + "."
+        return [n for n in self._sections if n.startswith(prefix) and "." not in n[len(prefix):]]
+
+    def siblings(self, number: str) -> list[str]:
+        parent = number.rpartition(".")[0]
+        return [n for n in self._sections if n != number and n.rpartition(".")[0] == parent and parent]
+
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        return {n: s.title for n, s in self._sections.items()}
+
+
+def related(a: str, b: str) -> bool:
+    """The same section, or one is an ancestor of the other (§2.5.2 and §2.5.2.2)."""
+    return bool(a and b) and (a == b or a.startswith(b + ".") or b.startswith(a + "."))
+
+
+_BOOKS: dict[tuple[int, str], Book] = {}
+_BOOKS_LOCK = threading.Lock()
+
+
+def book_for(index) -> Book:
+    """The Book of a loaded index version (built once and kept while the version is in use)."""
+    key = (id(index), getattr(index, "version_id", ""))
+    with _BOOKS_LOCK:
+        book = _BOOKS.get(key)
+        if book is None:
+            if len(_BOOKS) > 4:
+                _BOOKS.clear()
+            book = _BOOKS[key] = Book.of(index.chunks, getattr(index, "path", None))
+        return book

@@ -1,0 +1,127 @@
+"""Which blocks of a section answer what the question asks, within a character budget.
+
+A part ("features", "management", ...) is taken from the section's own structure (ragcds.book). When the part
+does not fit the budget, its sub-parts (the blocks under one sub-heading: "Management of severe malaria",
+"Dosage of IV artesunate") are ranked by the question's words, the best sub-part is shown first from its
+start, and the blocks are shown in book order. Blocks are never cut.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+
+from ragcds import clinical
+from ragcds.book import Block, BookSection
+
+# Where to look when a section has no part of that name (in order).
+FALLBACK_PARTS: dict[str, tuple[str, ...]] = {
+    "features": ("features", "intro"),
+    "investigations": ("investigations",),
+    "management": ("management",),
+    "referral": ("referral",),
+    "prevention": ("prevention",),
+    "causes": ("causes", "intro"),
+    "differential": ("differential",),
+    "complications": ("complications",),
+    "intro": ("intro", "features"),
+}
+REFERRAL_WORDS = re.compile(r"\b(refer\w*|danger signs?|admi(t|ssion)|urgent\w*|immediately)\b", re.I)
+_OVERHEAD = 8  # characters a rendered block adds: "- " and " [n]"
+
+
+def _idf(blocks: list[Block]) -> dict[str, float]:
+    df: dict[str, int] = defaultdict(int)
+    for b in blocks:
+        for s in clinical.stems(b.text + " " + b.subhead):
+            df[s] += 1
+    n = len(blocks) or 1
+    return {s: math.log(1 + n / d) for s, d in df.items()}
+
+
+def _score(block: Block, q: set[str], idf: dict[str, float]) -> float:
+    own = clinical.stems(block.text)
+    head = clinical.stems(block.subhead)
+    return sum(idf.get(s, 0.0) for s in q & own) + 0.5 * sum(idf.get(s, 0.0) for s in q & head)
+
+
+def part_blocks(section: BookSection, part: str) -> list[Block]:
+    """The blocks of a part (headings excluded), with the fallbacks above; referral also gathers any block of
+    the section that says refer / danger signs / admit."""
+    for name in FALLBACK_PARTS.get(part, (part,)):
+        blocks = [b for b in section.part(name) if b.kind != "heading" and len(b.text) > 2]
+        if part == "referral":
+            blocks += [b for b in section.blocks if b.kind != "heading" and b.part != "referral"
+                       and REFERRAL_WORDS.search(b.text)]
+            blocks.sort(key=lambda b: b.order)
+        if blocks:
+            return _dedupe(blocks)
+    return []
+
+
+def _dedupe(blocks: list[Block]) -> list[Block]:
+    """The book repeats some lines on consecutive pages (table headers, notes): keep the first."""
+    seen, out = set(), []
+    for b in blocks:
+        key = " ".join(b.text.lower().split())
+        if key not in seen:
+            seen.add(key)
+            out.append(b)
+    return out
+
+
+def select_part(section: BookSection, part: str, question: str, budget: int | None) -> tuple[list[Block], bool]:
+    """(blocks in book order, whether some did not fit) for one part; budget None takes the whole part."""
+    blocks = part_blocks(section, part)
+    total = sum(len(b.text) + _OVERHEAD for b in blocks)
+    if budget is None or total <= budget:
+        return blocks, False
+    scores = block_scores(section, question)
+    chosen = _fill(blocks, scores, budget)
+    return chosen, len(chosen) < len(blocks)
+
+
+def block_scores(section: BookSection, question: str) -> dict[int, float]:
+    """Each block's match with the question: idf-weighted shared stems (the sub-heading counts half)."""
+    q = clinical.stems(question)
+    idf = _idf(section.blocks)
+    return {b.order: _score(b, q, idf) for b in section.blocks}
+
+
+def _fill(blocks: list[Block], scores: dict[int, float], budget: int) -> list[Block]:
+    """The best sub-part from its start (a list or a table is read top-down), then the best other blocks."""
+    groups: dict[str, list[Block]] = defaultdict(list)
+    for b in blocks:
+        groups[b.subhead].append(b)
+    ranked = sorted(groups.values(), key=lambda g: (-max(scores[b.order] for b in g), g[0].order))
+    chosen: list[Block] = []
+    left = budget
+    for b in ranked[0] if ranked else []:
+        cost = len(b.text) + _OVERHEAD
+        if cost > left:
+            break
+        chosen.append(b)
+        left -= cost
+    rest = sorted((b for b in blocks if b not in chosen), key=lambda b: (-scores[b.order], b.order))
+    for b in rest:
+        cost = len(b.text) + _OVERHEAD
+        if scores[b.order] > 0 and cost <= left:
+            chosen.append(b)
+            left -= cost
+    return sorted(chosen, key=lambda b: b.order)
+
+
+def extra_blocks(section: BookSection, question: str, taken: set[int], budget: int) -> list[Block]:
+    """Blocks outside the asked parts that match the question best, to use what is left of the budget."""
+    scores = block_scores(section, question)
+    pool = [b for b in _dedupe([b for b in section.blocks if b.kind != "heading" and len(b.text) > 2])
+            if b.order not in taken and scores[b.order] > 0]
+    pool.sort(key=lambda b: (-scores[b.order], b.order))
+    out, left = [], budget
+    for b in pool:
+        cost = len(b.text) + _OVERHEAD
+        if cost <= left:
+            out.append(b)
+            left -= cost
+    return sorted(out, key=lambda b: b.order)

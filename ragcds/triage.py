@@ -1,0 +1,188 @@
+"""Triage grounded in the guideline: the level a presentation gets comes from what the UCG itself says about
+its findings, each finding cited.
+
+Three sources, highest level wins, and in doubt the higher level:
+
+1. the guideline's emergency and danger-sign lists (``ragcds/data/triage_signs.tsv``: a finding, the level the
+   book gives it, and the page and words where the book says so — checked against the UCG text by the tests),
+   matched in the question unless negated ("no difficulty breathing");
+2. measured vital signs in the question against the book's own thresholds (the same table: ``@sbp<90``);
+3. the resolved section's own words: a line that says to refer urgently / immediately and shares findings with
+   the question, or a section that calls the condition a medical emergency.
+
+Without any of these the level is ``routine``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from ragcds import clinical
+from ragcds.book import BookSection
+from ragcds.population import CHILD, Population
+
+LEVELS = ("routine", "urgent", "emergency")  # ascending
+SIGNS_FILE = "triage_signs.tsv"
+_NEGATION = re.compile(r"\b(no|not|without|denies|nor|never|none|absent|normal)\b", re.I)
+_CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
+_URGENT_REFERRAL = re.compile(r"\b(refer\w* (urgently|immediately|at once|now)|urgent(ly)? refer\w*|"
+                              r"immediate(ly)? refer\w*|emergency)\b", re.I)
+_EMERGENCY_SECTION = re.compile(r"\b(medical emergency|threat to life|life[- ]threatening|surgical emergency)\b",
+                                re.I)
+
+
+@dataclass(frozen=True)
+class Sign:
+    id: str
+    level: str
+    who: str  # any | child | infant | pregnancy
+    finding: str  # regex, or "@vital<op>value" alternatives joined by |
+    pdf_page: int
+    quote: str
+
+    @property
+    def vitals(self) -> list[tuple[str, str, float]]:
+        return [(m.group(1), m.group(2), float(m.group(3)))
+                for m in re.finditer(r"@(\w+)(<=|>=|<|>)([\d.]+)", self.finding)]
+
+
+@dataclass(frozen=True)
+class Reason:
+    finding: str  # the words of the question (or the measured value) that set the level
+    level: str
+    citation: str  # where the guideline says so
+    source: str  # "danger-signs", "vital-signs" or "section"
+
+    def to_json(self) -> dict:
+        return {"finding": self.finding, "level": self.level, "citation": self.citation, "source": self.source}
+
+
+@dataclass(frozen=True)
+class Triage:
+    level: str
+    because: tuple[Reason, ...]
+
+    def to_json(self) -> dict:
+        return {"level": self.level, "because": [r.to_json() for r in self.because]}
+
+
+@lru_cache(maxsize=1)
+def signs() -> tuple[Sign, ...]:
+    text = resources.files("ragcds").joinpath("data", SIGNS_FILE).read_text(encoding="utf-8")
+    return parse_signs(text)
+
+
+def parse_signs(text: str) -> tuple[Sign, ...]:
+    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    out = []
+    for n, row in enumerate(csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE), 2):
+        if row.get("level") not in LEVELS or not row.get("finding") or not row.get("quote"):
+            raise ValueError(f"{SIGNS_FILE}: row {n} needs id, level (one of {LEVELS}), who, finding, pdf_page, "
+                             "quote")
+        out.append(Sign(row["id"], row["level"], row["who"], row["finding"], int(row["pdf_page"]), row["quote"]))
+    return tuple(out)
+
+
+def negated(text: str, start: int) -> bool:
+    """Is the match at `start` inside a negated clause ("no lip swelling and no difficulty breathing")?"""
+    head = text[:start]
+    cut = max((m.end() for m in _CLAUSE_END.finditer(head)), default=0)
+    return bool(_NEGATION.search(head[cut:]))
+
+
+# ------------------------------------------------------------------ vital signs in the question
+
+_VITALS: dict[str, re.Pattern[str]] = {
+    "sbp": re.compile(r"\b(?:BP|blood pressure)\s*(?:is|of|was|:)?\s*(\d{2,3})\s*/\s*\d{2,3}", re.I),
+    "dbp": re.compile(r"\b(?:BP|blood pressure)\s*(?:is|of|was|:)?\s*\d{2,3}\s*/\s*(\d{2,3})", re.I),
+    "spo2": re.compile(r"\b(?:oxygen saturation|saturation|SpO2|sats?)\s*(?:is|of|was|:)?\s*(\d{2,3})\s*%", re.I),
+    "glucose": re.compile(r"\b(?:blood (?:sugar|glucose)|glucose|RBS)\s*(?:is|of|was|:)?\s*(\d+(?:\.\d+)?)\s*mmol",
+                          re.I),
+    "pulse": re.compile(r"\b(?:pulse|heart rate|HR)\s*(?:rate)?\s*(?:is|of|was|:)?\s*(\d{2,3})", re.I),
+    "temp": re.compile(r"\b(\d{2}(?:\.\d)?)\s*°?\s*C\b"),
+}
+_OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def vitals(question: str) -> dict[str, float]:
+    out = {}
+    for name, rx in _VITALS.items():
+        m = rx.search(question)
+        if m:
+            out[name] = float(m.group(1))
+    return out
+
+
+# ------------------------------------------------------------------ the three sources
+
+
+def _applies(who: str, population: Population, question: str) -> bool:
+    if who == "any":
+        return True
+    if who == "child":
+        return CHILD in population.groups or not population
+    if who == "pregnancy":
+        return "pregnancy" in population.groups
+    return CHILD in population.groups
+
+
+def _cite(sign: Sign, book_citation: dict[int, str]) -> str:
+    return f"{book_citation.get(sign.pdf_page, f'PDF p. {sign.pdf_page}')}: \u201c{sign.quote}\u201d"
+
+
+def from_signs(question: str, population: Population, page_citation: dict[int, str]) -> list[Reason]:
+    out = []
+    measured = vitals(question)
+    for s in signs():
+        if not _applies(s.who, population, question):
+            continue
+        if s.vitals:
+            hits = [f"{name} {measured[name]:g}" for name, op, value in s.vitals
+                    if name in measured and _OPS[op](measured[name], value)]
+            if hits:
+                out.append(Reason(", ".join(hits), s.level, _cite(s, page_citation), "vital-signs"))
+            continue
+        for m in re.finditer(s.finding, question, re.I):
+            if not negated(question, m.start()):
+                out.append(Reason(m.group(0), s.level, _cite(s, page_citation), "danger-signs"))
+                break
+    return out
+
+
+def from_section(question: str, section: BookSection | None) -> list[Reason]:
+    """The resolved section's own words: an urgent-referral line sharing findings with the question, or a
+    condition the section calls an emergency."""
+    if section is None:
+        return []
+    q = clinical.stems(question)
+    out = []
+    for b in section.blocks:
+        if b.kind == "heading":
+            continue
+        cite = f"§{section.number} {section.title}, p. {b.printed_page}"
+        if _EMERGENCY_SECTION.search(b.text) and b.part == "intro":
+            out.append(Reason(f"{section.title}: \u201c{b.text[:90]}\u201d", "urgent", cite, "section"))
+        elif _URGENT_REFERRAL.search(b.text):
+            shared = sorted(q & clinical.stems(b.text) - _GENERIC)
+            if len(shared) >= 2:
+                out.append(Reason(", ".join(shared[:4]), "urgent", f"{cite}: \u201c{b.text[:120]}\u201d", "section"))
+    return out[:3]
+
+
+_GENERIC = frozenset(clinical.stems(
+    "refer referral urgent urgently immediately hospital patient child children adult health centre give treat "
+    "treatment manage management sign signs year years old day days week weeks month months"))
+
+
+def triage(question: str, population: Population, section: BookSection | None,
+           page_citation: dict[int, str] | None = None) -> Triage:
+    """The level of a presentation and the findings that set it (highest first)."""
+    reasons = from_signs(question, population, page_citation or {}) + from_section(question, section)
+    if not reasons:
+        return Triage("routine", ())
+    reasons.sort(key=lambda r: -LEVELS.index(r.level))
+    return Triage(reasons[0].level, tuple(reasons))
