@@ -199,7 +199,7 @@ def recent(n: int = 20, path: Path | None = None) -> list[dict]:
     out = []
     for r in rows:
         d = dict(r)
-        for key in ("chunk_ids", "pages", "scores", "citations"):
+        for key in ("chunk_ids", "pages", "scores", "citations", "record"):
             d[key] = json.loads(d[key])
         d["parse_ok"] = bool(d["parse_ok"])
         out.append(d)

@@ -136,14 +136,16 @@ def resolve(ask: Ask, retrieval: Retrieval, book: Book) -> tuple[list[Resolved],
     why = f"section rank {ranked.index(primary) + 1}"
     if primary is not ranked[0]:
         why += f"; §{ranked[0].section} is written for another population than the question's patient"
-    top_chunk = retrieval.hits[0].chunk.section if retrieval.hits else ""
+    hits = [h for h in retrieval.hits  # passages written for another population do not vote
+            if h.chunk.section not in book or not conflicts(ask.population, book.section(h.chunk.section).population)]
+    top_chunk = hits[0].chunk.section if hits else ""
     agree = related(top_chunk, primary.section)
-    share = sum(related(h.chunk.section, primary.section) for h in retrieval.hits[:10])
+    share = sum(related(h.chunk.section, primary.section) for h in hits[:10])
     confident = agree and share >= CONFIDENT_SHARE
     why += f"; {share} of the top 10 passages are from it" + ("" if agree else "; the best passage is not")
     out = [_resolved(book, primary.section, why)]
     competing = False
-    if not agree and top_chunk in book and not conflicts(ask.population, book.section(top_chunk).population):
+    if not agree and top_chunk in book:
         competing = True
         out.append(_resolved(book, top_chunk, "the best single passage is from it"))
     if not confident:

@@ -31,8 +31,9 @@ _NEGATION = re.compile(r"\b(no|not|without|denies|nor|never|none|absent|normal)\
 _CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
 _URGENT_REFERRAL = re.compile(r"\b(refer\w* (urgently|immediately|at once|now)|urgent(ly)? refer\w*|"
                               r"immediate(ly)? refer\w*|emergency)\b", re.I)
-_EMERGENCY_SECTION = re.compile(r"\b(medical emergency|threat to life|life[- ]threatening|surgical emergency)\b",
-                                re.I)
+_REFER_INSTRUCTION = re.compile(r"^(refer|admit)\b(?!.*\b(if|when|unless|in case)\b)", re.I)
+_EMERGENCY_SECTION = re.compile(r"\b(medical emergency|threat to life|life[- ]threatening|surgical emergenc\w*|"
+                                r"is an emergency|an emergency (and|that) requires?)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ _VITALS: dict[str, re.Pattern[str]] = {
                           re.I),
     "pulse": re.compile(r"\b(?:pulse|heart rate|HR)\s*(?:rate)?\s*(?:is|of|was|:)?\s*(\d{2,3})", re.I),
     "temp": re.compile(r"\b(\d{2}(?:\.\d)?)\s*°?\s*C\b"),
+    "rr": re.compile(r"\b(?:breathing|breathes|respiratory rate|resp(?:iratory)? rate|RR)\s*(?:is|of|at|:)?\s*(\d{2,3})"
+                     r"(?:\s*(?:times|breaths))?", re.I),
 }
 _OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
@@ -127,6 +130,8 @@ def _applies(who: str, population: Population, question: str) -> bool:
         return CHILD in population.groups or not population
     if who == "pregnancy":
         return "pregnancy" in population.groups
+    if who == "adult":
+        return "adult" in population.groups and CHILD not in population.groups
     return CHILD in population.groups
 
 
@@ -153,9 +158,10 @@ def from_signs(question: str, population: Population, page_citation: dict[int, s
     return out
 
 
-def from_section(question: str, section: BookSection | None) -> list[Reason]:
+def from_section(question: str, section: BookSection | None, confident: bool = False) -> list[Reason]:
     """The resolved section's own words: an urgent-referral line sharing findings with the question, or a
-    condition the section calls an emergency."""
+    condition the section calls an emergency (emergency when the section is resolved with confidence, else
+    urgent)."""
     if section is None:
         return []
     q = clinical.stems(question)
@@ -165,7 +171,11 @@ def from_section(question: str, section: BookSection | None) -> list[Reason]:
             continue
         cite = f"§{section.number} {section.title}, p. {b.printed_page}"
         if _EMERGENCY_SECTION.search(b.text) and b.part == "intro":
-            out.append(Reason(f"{section.title}: \u201c{b.text[:90]}\u201d", "urgent", cite, "section"))
+            level = "emergency" if confident else "urgent"
+            out.append(Reason(f"{section.title}: \u201c{b.text[:90]}\u201d", level, cite, "section"))
+        elif b.part in ("management", "referral") and _REFER_INSTRUCTION.match(b.text):
+            out.append(Reason(f"{section.title}: the guideline's management is referral", "urgent",
+                              f"{cite}: \u201c{b.text[:120]}\u201d", "section"))
         elif _URGENT_REFERRAL.search(b.text):
             shared = sorted(q & clinical.stems(b.text) - _GENERIC)
             if len(shared) >= 2:
@@ -179,9 +189,9 @@ _GENERIC = frozenset(clinical.stems(
 
 
 def triage(question: str, population: Population, section: BookSection | None,
-           page_citation: dict[int, str] | None = None) -> Triage:
+           page_citation: dict[int, str] | None = None, confident: bool = False) -> Triage:
     """The level of a presentation and the findings that set it (highest first)."""
-    reasons = from_signs(question, population, page_citation or {}) + from_section(question, section)
+    reasons = from_signs(question, population, page_citation or {}) + from_section(question, section, confident)
     if not reasons:
         return Triage("routine", ())
     reasons.sort(key=lambda r: -LEVELS.index(r.level))

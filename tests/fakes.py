@@ -60,11 +60,13 @@ class FakeGenerator:
 class FakeChatServer:
     """An OpenAI-compatible chat server on 127.0.0.1 (a real HTTP server, one thread per request) whose
     reply depends on the request: an XML packet when guided_regex is asked, a JSON array for a json_schema
-    response_format, else a sentence citing [1]; each names the question's last words. ``latency`` delays
+    response_format, else a sentence citing [1]; each names the question's last words (``answer(body)`` replaces
+    that reply). ``latency`` delays
     every reply; ``fail`` is a list of HTTP statuses to answer first (with ``Retry-After: 0``). It records
     requests and the most requests it had in flight at once."""
 
-    def __init__(self, latency: float = 0.0, fail: Sequence[int] = (), model: str = "served-model"):
+    def __init__(self, latency: float = 0.0, fail: Sequence[int] = (), model: str = "served-model",
+                 answer=None):
         import json
         import threading
         import time
@@ -105,7 +107,8 @@ class FakeChatServer:
                     if status != 200:
                         self._send(status, {"error": {"message": f"fake {status}"}}, {"Retry-After": "0"})
                     else:
-                        self._send(200, {"choices": [{"message": {"role": "assistant", "content": reply(body)}}]})
+                        content = (answer or reply)(body)
+                        self._send(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
                 finally:
                     with lock:
                         outer.in_flight -= 1
@@ -129,3 +132,44 @@ class FakeChatServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class FakeSource:
+    """A tiny index for the answer pipeline: ranks chunks by shared words with the question (input-dependent),
+    with the book of those chunks and their vocabulary. Dense scores are the share of question words found."""
+
+    def __init__(self, chunks, version_id: str = "v-test", top_dense: float | None = None):
+        from ragcds.book import Book
+
+        self.chunks = list(chunks)
+        self.version_id = version_id
+        self.book = Book(self.chunks)
+        self.vocabulary = {t for c in self.chunks for t in _tokens(c.index_text)}
+        self.lexicon = None
+        self.top_dense = top_dense
+        self.calls: list[str] = []
+
+    def retrieve(self, question, k=10, mode="hybrid"):
+        from ragcds.retrieve import Hit, Retrieval, rank_sections
+
+        self.calls.append(question)
+        q = set(_tokens(question))
+        scored = sorted(((len(q & set(_tokens(c.index_text))), -i, c) for i, c in enumerate(self.chunks)),
+                        key=lambda t: (-t[0], -t[1]))
+        hits = tuple(Hit(r, c, float(s) / max(1, len(q)), dense=float(s) / max(1, len(q)))
+                     for r, (s, _, c) in enumerate(scored[:k], 1) if s > 0)
+        top = self.top_dense if self.top_dense is not None else (hits[0].dense if hits else 0.0)
+        return Retrieval(question, mode, hits, self.version_id, top_dense=top, top_bm25=float(len(q)),
+                         sections=rank_sections(hits))
+
+    def retrieve_many(self, questions, k=10, mode="hybrid"):
+        return [self.retrieve(q, k, mode) for q in questions]
+
+    def search(self, question, k=5, mode="hybrid"):
+        return list(self.retrieve(question, k, mode).hits[:k])
+
+
+def _tokens(text: str) -> list[str]:
+    from ragcds.index.lexical import tokenize
+
+    return tokenize(text)

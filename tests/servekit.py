@@ -18,7 +18,7 @@ from tests.pdfgen import DEFAULT_SECTIONS, SectionSpec, make_guideline_pdf
 
 # Questions for the small generated guideline. Its BM25 scores are low (a few dozen chunks), so the in-scope
 # questions repeat its wording to clear the scope policy's thresholds (docs/policy.md).
-IN_SCOPE_Q = "Severe malaria is a medical emergency: check blood glucose, treat hypoglycaemia and give IV artesunate?"
+IN_SCOPE_Q = "Severe malaria is a medical emergency: should I check blood glucose for hypoglycaemia?"
 TREATMENT_Q = "How should I treat severe malaria with IV artesunate at 0, 12 and 24 hours?"
 OFF_TOPIC_Q = "What is the capital of France?"
 

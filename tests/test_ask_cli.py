@@ -12,8 +12,8 @@ from ragcds.cli.main import app
 from ragcds.generate.answer import answer_question
 from ragcds.generate.backends import register_backend
 from ragcds.ingest.chunk import Chunk
-from ragcds.retrieve import Hit, HybridRetriever
-from tests.fakes import FakeGenerator
+from ragcds.retrieve import HybridRetriever
+from tests.fakes import FakeGenerator, FakeSource
 
 runner = CliRunner()
 CHUNKS = [
@@ -40,20 +40,8 @@ CHUNKS = [
 ]
 
 
-class FakeIndex:
-    version_id = "v-test"
-
-
-class FakeRetriever:
-    def __init__(self, dense: float = 0.8, bm25: float = 12.0):
-        self.chunks = CHUNKS
-        self.index = FakeIndex()
-        self.best = {"dense": dense, "bm25": bm25}
-        self.calls: list[str] = []
-
-    def search(self, q, k=5, mode="hybrid"):
-        self.calls.append(mode)
-        return [Hit(i + 1, c, self.best.get(mode, 0.03)) for i, c in enumerate(self.chunks[:k])]
+def FakeRetriever(top_dense: float = 0.8) -> FakeSource:  # noqa: N802 - a factory named like the old class
+    return FakeSource(CHUNKS, top_dense=top_dense)
 
 
 class GemmaLikeGenerator(FakeGenerator):
@@ -74,8 +62,8 @@ def test_ask_sends_cited_passages_and_flags_invalid_citation(fake, ragcds_home):
     assert res.exit_code == 0, res.output
     msgs = fake.requests[0].messages
     assert [m["role"] for m in msgs] == ["system", "user"]
-    assert "[1] §2.5.2.2 Complicated/Severe Malaria, p. 100\nConvulsions" in msgs[1]["content"]
-    assert "[2] §2.5.2.2 Complicated/Severe Malaria, p. 101" in msgs[1]["content"]
+    assert "[1] §2.5.2.2 Complicated/Severe Malaria, p. 100\nBEGIN [1]\nConvulsions" in msgs[1]["content"]
+    assert "§2.5.2.2 Complicated/Severe Malaria, p. 101" in msgs[1]["content"]
     assert "Question: What are the danger signs of severe malaria?" in msgs[1]["content"]
     assert "Sources:" in res.output and "[1] §2.5.2.2 Complicated/Severe Malaria, p. 100" in res.output
     assert "[7] INVALID: no passage 7 was provided" in res.output
@@ -152,16 +140,17 @@ def test_json_output_shape(fake):
 
 
 def test_treatment_question_quotes_and_never_shows_generated_dose(monkeypatch):
-    gen = FakeGenerator(["Give artesunate 2.4 mg/kg [2] and then 600 mg quinine [2]."])
+    gen = FakeGenerator(["Give artesunate 2.4 mg/kg [1] and then 600 mg quinine [1]."])
     register_backend("fake-dose", lambda ref, **o: gen)
     answer = answer_question(
         "How should I treat severe malaria, which dose?", generator=gen, retriever=FakeRetriever()
     )  # type: ignore[arg-type]
     assert answer.policy == "quoted" and "600 mg" not in answer.text and "2.4 mg/kg" in answer.text
-    assert "> - Give IV artesunate 2.4 mg/kg at 0, 12 and 24 hours" in answer.quote
+    assert "> Give IV artesunate 2.4 mg/kg at 0, 12 and 24 hours [1]" in answer.quote
+    assert any(c.quoted and c.section == "2.5.2.2" for c in answer.citations)
     assert "Do not give treatment" in gen.requests[0].messages[0]["content"]
     refused = answer_question(
-        "Which dose of artesunate?",
+        "Which dose of artesunate for severe malaria?",
         generator=gen,
         retriever=FakeRetriever(),  # type: ignore[arg-type]
         policy="refuse",
@@ -172,11 +161,12 @@ def test_treatment_question_quotes_and_never_shows_generated_dose(monkeypatch):
 def test_out_of_scope_answer_does_not_call_the_model():
     gen = FakeGenerator()
     answer = answer_question(
-        "How do I renew my licence?", generator=gen, retriever=FakeRetriever(dense=0.3, bm25=2.0)
+        "How do I renew my practising licence?", generator=gen, retriever=FakeRetriever(top_dense=0.3)
     )  # type: ignore[arg-type]
     assert (
         answer.policy == "out_of_scope"
         and "not covered by the Uganda Clinical Guidelines 2023" in answer.text
+        and "licenc" in answer.text  # the word the guideline never uses is named
     )
     assert gen.requests == []
 
@@ -196,7 +186,7 @@ def test_extractive_default_and_logs(monkeypatch):
     assert "<r><t>" in res.output and "level:" in res.output
     res = runner.invoke(app, ["logs", "--json"])
     rows = json.loads(res.output)
-    assert rows[0]["backend"] == "extractive" and rows[0]["chunk_ids"] == ["c1", "c2"]
+    assert rows[0]["backend"] == "extractive" and set(rows[0]["chunk_ids"]) == {"c1", "c2"}
     assert "danger signs" in runner.invoke(app, ["logs", "-n", "1"]).output
 
 

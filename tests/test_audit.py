@@ -58,7 +58,7 @@ def test_migrations_upgrade_an_old_database(ragcds_home):
     con.close()
     audit.log_answer(make_answer())
     with audit.connect() as con:
-        assert audit.schema_version(con) == audit.SCHEMA_VERSION == 2
+        assert audit.schema_version(con) == audit.SCHEMA_VERSION == 3
     assert audit.recent(1)[0]["citations"] == []
 
 
@@ -102,3 +102,16 @@ def test_escape_controls_shows_escape_sequences():
     assert shown == "a\\x1b[31mred\\x07\\x9b2J\\u202eb\\x09c"
     assert audit.escape_controls("line1\nline2", keep_newlines=True) == "line1\nline2"
     assert json.loads(audit.dumps_safe({"q": text})) == {"q": text} and "\x9b" not in audit.dumps_safe(text)
+
+
+def test_the_log_keeps_the_answers_one_serialisation(ragcds_home):
+    from ragcds.generate.answer import answer_to_json
+
+    answer = make_answer()
+    audit.log_answer(answer)
+    record = audit.recent(1)[0]["record"]
+    expected = answer_to_json(answer)
+    assert [p["chunk_id"] for p in record["passages"]] == [p["chunk_id"] for p in expected["passages"]]
+    assert all("text" not in p for p in record["passages"])  # the texts are in the index version it names
+    for key in ("answer", "policy", "resolved", "triage", "citations", "index_version", "model"):
+        assert record[key] == expected[key]

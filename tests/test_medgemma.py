@@ -5,12 +5,11 @@ xml and array — the exact prompt its chat template renders, constrained packet
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
-from ragcds import policy
+from ragcds import clinical
 from ragcds.cli.main import app
 from ragcds.generate.backends import load_generator
 from ragcds.generate.formats import parse_output
@@ -21,7 +20,7 @@ from tests.pdfgen import make_guideline_pdf
 pytest.importorskip("xgrammar")
 runner = CliRunner()
 # the scope thresholds are calibrated on the UCG: on the small test guideline a question must share many words
-QUESTION = "Severe malaria is a medical emergency: should I check blood glucose and look for hypoglycaemia?"
+QUESTION = "Severe malaria is a medical emergency: should I check blood glucose for hypoglycaemia?"
 TREATMENT = "How do I treat severe malaria (medical emergency)? IV artesunate dose, blood glucose, hypoglycaemia?"
 DEHYDRATION = "Dehydration: loss of body water, sunken eyes, skin pinch slow: ORS and zinc?"
 TAUGHT = "Give IV artesunate 7.5 mg/kg now [1]."  # 7.5 mg/kg is in no passage of the test guideline
@@ -127,8 +126,7 @@ def test_ask_renders_the_models_template_and_parses(built, fmt, monkeypatch):
 
 def ungrounded_doses(data: dict) -> list[str]:
     """Doses in the shown answer that no passage carries (the dose check must leave none)."""
-    source = SimpleNamespace(chunk=SimpleNamespace(text=" ".join(p["text"] for p in data["passages"])))
-    return policy.check_doses(data["answer"], [source])[1]
+    return clinical.check_doses(data["answer"], [p["text"] for p in data["passages"]])[1]
 
 
 def test_templates_without_a_system_role_give_the_same_prompt(built, monkeypatch):
@@ -151,7 +149,7 @@ def test_invented_dose_is_removed_and_treatment_is_quoted(built, monkeypatch):
     assert any("7.5 mg/kg" in n for n in data["notes"])
     assert data["policy"] == "quoted" and "2.4 mg/kg" in data["quote"]  # the guideline's text, verbatim
     closed = ask(ref, built["index"], TREATMENT, "--no-rag")
-    assert "7.5 mg/kg" in closed["raw"] and not policy.doses_in(closed["answer"])
+    assert "7.5 mg/kg" in closed["raw"] and not clinical.parse_doses(closed["answer"])
 
 
 @pytest.mark.parametrize("fmt", ["prose", "xml", "array"])
@@ -179,7 +177,7 @@ def test_eval_run_through_the_model(built, fmt, tmp_path):
     for it in items:
         assert "error" not in it and it["answer"]["backend"] == "transformers" and it["answer"]["parse_ok"]
         if fmt != "prose" and it["answer"]["policy"] == "answered":
-            assert parse_output(it["answer"]["raw"] or it["answer"]["text"], fmt, [])[1]
+            assert parse_output(it["answer"]["raw"] or it["answer"]["answer"], fmt, [])[1]
     assert (out / "report.md").is_file() and json.loads((out / "results.json").read_text())["errors"]["rag"] == 0
 
 

@@ -102,7 +102,8 @@ def test_treatment_question_follows_the_policy(server):
     q = TREATMENT_Q
     quoted = httpx.post(f"{url}/v1/ask", json={"question": q}).json()
     refused = httpx.post(f"{url}/v1/ask", json={"question": q, "policy": "refuse"}).json()
-    assert quoted["policy"] == "quoted" and "2.4 mg/kg" in quoted["quote"]
+    assert quoted["policy"] == "quoted" and "2.4 mg/kg" in (quoted["quote"] or quoted["answer"])
+    assert any(c["quoted"] and c["section"] == "2.2.1.1" for c in quoted["citations"])
     assert refused["policy"] == "refused" and "mg" not in refused["answer"]
     outside = httpx.post(f"{url}/v1/ask", json={"question": OFF_TOPIC_Q}).json()
     assert outside["policy"] == "out_of_scope" and outside["citations"] == []

@@ -72,7 +72,10 @@ def shot(page, path: Path, name: str, keep: bool = True, **kw) -> None:
 def open_first_citation_by_keyboard(page) -> dict:
     """Tab from the answer to its first [n] link, press Enter; returns what the cited block shows."""
     label = page.locator(".sources a").first.inner_text()
-    page.keyboard.press("Tab")
+    for _ in range(6):  # past the resolved section's link(s), to the first [n] of the answer
+        page.keyboard.press("Tab")
+        if re.fullmatch(r"\[\d+\]", page.evaluate("document.activeElement.textContent")):
+            break
     assert re.fullmatch(r"\[\d+\]", page.evaluate("document.activeElement.textContent"))
     page.keyboard.press("Enter")
     cited = page.locator("#viewer .block.cited")

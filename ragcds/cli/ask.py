@@ -12,6 +12,12 @@ from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, SearchEmbedderOpt, consol
 from ragcds.generate.base import FORMATS, Answer
 
 
+def _citation(r: dict) -> str:
+    pages = [p for p in r.get("printed_pages", []) if p]
+    span = "" if not pages else f", p. {pages[0]}" if len(pages) == 1 else f", pp. {pages[0]}–{pages[-1]}"
+    return f"§{r['section']} {r['title']}{span}"
+
+
 def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
     if value not in choices:
         raise typer.BadParameter(f"{what} must be one of {', '.join(choices)}")
@@ -19,6 +25,9 @@ def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
 
 
 def print_answer(answer: Answer) -> None:
+    if answer.resolved and answer.format != "prose" or answer.backend != "extractive" and answer.resolved:
+        about = "; ".join(_citation(r) for r in answer.resolved)
+        out.print(f"[bold]About:[/bold] {escape(about)}")
     out.print(escape(answer.text))
     if answer.fields:
         for name, value in answer.fields.items():
@@ -27,6 +36,11 @@ def print_answer(answer: Answer) -> None:
     if answer.quote:
         out.print("")
         out.print(escape(answer.quote))
+    t = answer.triage
+    if t and not answer.text.lstrip().startswith("Triage:") and "\nTriage:" not in answer.text:
+        why = t["because"][0] if t["because"] else None
+        out.print(f"Triage: {t['level'].upper()}" + (f" — {escape(why['finding'])} ({escape(why['citation'])})"
+                                                     if why else " (no danger sign of the guideline found)"))
     if answer.citations:
         out.print("\nSources:")
         for c in sorted(answer.citations, key=lambda c: c.n):
@@ -77,6 +91,9 @@ def ask(
         bool, typer.Option("--no-log", help="Do not write the audit log (or RAGCDS_LOG=0).")
     ] = False,
     embedder: SearchEmbedderOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Show the whole part of the section (default: within 800 characters).")
+    ] = False,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -111,6 +128,7 @@ def ask(
         policy=policy,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
+        full=full,
     )
     if json_out:
         out.print_json(json.dumps(answer_to_json(answer), ensure_ascii=False))

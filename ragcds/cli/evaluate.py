@@ -118,7 +118,7 @@ def run_cmd(
         policy=policy,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
-        index_version=retriever.index.version_id,
+        index_version=retriever.version_id,
         judge_model=judge_model if judge else None,
         limit=limit,
     )

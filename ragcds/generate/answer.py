@@ -67,7 +67,7 @@ def triage_for(question: str, decision: Decision, book: Book) -> Triage | None:
     if not decision.ask.presentation:
         return None
     section = book.section(decision.resolved[0].section) if decision.resolved else None
-    return triage(question, decision.ask.population, section, page_citations(book))
+    return triage(question, decision.ask.population, section, page_citations(book), decision.confident)
 
 
 def page_citations(book: Book) -> dict[int, str]:
@@ -165,7 +165,7 @@ def _generate(question: str, passages: list[Hit], decision: Decision | None, t: 
     outcome = "quoted" if decision and decision.action == "quote" else "answered"
     return Answer(**base, text=text, policy=outcome, passages=passages, fields=fields, parse_ok=ok,
                   citations=citations, timings=timings, quote=quote, notes=notes, repaired=repaired,
-                  raw=raw if raw != text else "")
+                  raw=raw)
 
 
 def _mark_quoted(c: Citation, quoted_ids: set[str]) -> Citation:

@@ -167,11 +167,14 @@ def packet_fields(decision: Decision, passages: list[Hit], t: Triage | None, tex
         return f"{b.text} [{n}]" if n else b.text
 
     blocks = {s.part: s.blocks for s in decision.selections}
-    actions = [cited(b) for b in blocks.get("management", ())][:4]
+    actions = [cited(b) for b in blocks.get("management", ())][:4] or [
+        cited(b) for s in decision.selections for b in s.blocks][:4]
     nexts = [cited(b) for p in ("investigations", "referral") for b in blocks.get(p, ())][:4]
     flags = [f"{r.finding} ({r.citation.split(':')[0]})" for r in (t.because if t else ())][:4]
     primary = decision.resolved[0] if decision.resolved else None
-    condition = primary.citation() if primary and decision.action != "out_of_scope" else text[:110]
+    n = next((h.rank for h in passages if primary and h.chunk.section == primary.section), 0)
+    condition = (f"{primary.citation()}" + (f" [{n}]" if n else "")) if primary and decision.action != \
+        "out_of_scope" else text[:110]
     return {
         "level": t.level if t else "routine",
         "condition": condition,

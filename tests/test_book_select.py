@@ -1,0 +1,71 @@
+"""The book's sections cut into parts and whole blocks; what the answer shows of them within the budget."""
+
+from __future__ import annotations
+
+from ragcds.book import Book, related
+from ragcds.ingest.chunk import Chunk
+from ragcds.select import part_blocks, select_part
+
+TEXT = """ICD10 CODE: A01
+An infection of the gut that spreads in dirty water.
+Clinical features
+~ Fever for more than 3 days, with headache
+and abdominal pain
+~ Relative bradycardia
+~ Fever for more than 3 days, with headache
+and abdominal pain
+Investigations
+- Blood culture
+Management
+TREATMENT LOC
+Treatment of uncomplicated disease
+- Give ciprofloxacin 500 mg every 12 hours
+for 7 days
+HC2
+- Give oral rehydration salts
+Treatment of severe disease
+- Give IV fluids 20-
+30 ml/kg over 1 hour
+- Give ceftriaxone 2 g IV once daily
+HC4
+Prevention
+~ Wash hands with soap"""
+
+
+def book() -> Book:
+    half = TEXT.index("Management")
+    chunks = [Chunk("t1", "2.1.9", "Typhoid Fever", ("2 Infectious", "2.1.9 Typhoid Fever"), "", (100,), ("34",),
+                    TEXT[:half].rstrip("\n")),
+              Chunk("t2", "2.1.9", "Typhoid Fever", ("2 Infectious", "2.1.9 Typhoid Fever"), "", (101,), ("35",),
+                    TEXT[half:])]
+    return Book(chunks)
+
+
+def test_parts_blocks_and_pages():
+    s = book().section("2.1.9")
+    assert s.part_names() == ["intro", "features", "investigations", "management", "prevention"]
+    features = [b.text for b in part_blocks(s, "features")]
+    # wrapped lines joined, the repeated item kept once, bullets stripped
+    assert features == ["Fever for more than 3 days, with headache and abdominal pain", "Relative bradycardia"]
+    mgmt = part_blocks(s, "management")
+    texts = [b.text for b in mgmt]
+    assert "Give IV fluids 20-30 ml/kg over 1 hour" in texts  # digits joined across the wrap, never altered
+    assert not any(t in ("HC2", "HC4", "TREATMENT LOC") or t.startswith("Treatment of") for t in texts)
+    assert {b.printed_page for b in mgmt} == {"35"} and mgmt[0].subhead == "Treatment of uncomplicated disease"
+
+
+def test_selection_prefers_the_sub_part_the_question_names_and_keeps_book_order():
+    s = book().section("2.1.9")
+    blocks, more = select_part(s, "management", "Which fluids and antibiotic for severe typhoid disease?", 110)
+    texts = [b.text for b in blocks]
+    assert more and texts[0] == "Give IV fluids 20-30 ml/kg over 1 hour"
+    assert all(b.subhead == "Treatment of severe disease" for b in blocks)
+    assert sum(len(t) + 8 for t in texts) <= 110
+    whole, more = select_part(s, "management", "typhoid", None)
+    assert not more and len(whole) == 4 and [b.order for b in whole] == sorted(b.order for b in whole)
+
+
+def test_section_family():
+    b = book()
+    assert related("2.5.2", "2.5.2.2") and related("2.5.2.2", "2.5.2.2") and not related("2.5.2.1", "2.5.2.2")
+    assert b.parent("2.1.9") is None and b.children("2.1") == ["2.1.9"] and b.children("2.1.9") == []

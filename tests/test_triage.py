@@ -1,0 +1,74 @@
+"""Triage grounded in the guideline: danger signs from the book's own lists (each quote checked on its page),
+vital signs against the book's thresholds, negation, the resolved section's own referral words."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ragcds.book import Book
+from ragcds.ingest.chunk import Chunk
+from ragcds.population import question_population
+from ragcds.triage import negated, parse_signs, signs, triage, vitals
+from tests.conftest import UCG_TEXT, need
+
+
+def level(question: str, section=None, confident: bool = False) -> str:
+    return triage(question, question_population(question), section, {}, confident).level
+
+
+def test_danger_signs_set_the_level_with_their_citation():
+    t = triage("A 2-year-old had a fit this morning and is now hard to wake.", question_population("a 2-year-old"),
+               None, {892: "§17.3.21 Check for General Danger Signs, p. 826"})
+    assert t.level == "emergency" and t.because[0].finding in ("fit", "hard to wake")
+    assert any("§17.3.21" in r.citation or "PDF p." in r.citation for r in t.because)
+    assert level("A 30-year-old woman has itchy weals on her arms.") == "routine"
+
+
+def test_negated_findings_do_not_count():
+    q = "A woman has itchy weals. She has no lip swelling and no difficulty breathing, and she is not confused."
+    assert level(q) == "routine"
+    assert negated("he is not breathing fast", 10) and not negated("he is breathing fast", 6)
+    assert level("The baby is not breathing and floppy.") == "emergency"
+
+
+def test_child_only_danger_signs_are_not_applied_to_adults():
+    assert level("A 9-week pregnant woman of 20 years is vomiting everything.") != "emergency"
+    assert level("A 3-year-old boy is vomiting everything.") == "emergency"
+
+
+def test_vital_signs_against_the_books_thresholds():
+    assert vitals("BP 85/55 mmHg, pulse 126, oxygen saturation 86%, breathing 34 times a minute") == {
+        "sbp": 85.0, "dbp": 55.0, "pulse": 126.0, "spo2": 86.0, "rr": 34.0}
+    assert level("A 45-year-old man with cough, BP 120/80 mmHg and oxygen saturation 86%.") == "emergency"
+    assert level("A 52-year-old man with headache, BP 220/130 mmHg.") == "emergency"
+    assert level("A 30-year-old man, pulse 108/min, BP 120/78, thirsty.") == "urgent"
+    assert level("A 30-year-old man, pulse 80, BP 120/78, thirsty.") == "routine"
+
+
+def test_the_resolved_sections_own_words():
+    chunks = [Chunk("e1", "6.1.4", "Peritonitis", ("6",), "", (200,), ("150",),
+                    "A surgical emergency needing urgent action.\nManagement\n- Refer to hospital for surgery")]
+    s = Book(chunks).section("6.1.4")
+    assert level("A 30-year-old man with abdominal pain.", s, confident=True) == "emergency"
+    assert level("A 30-year-old man with abdominal pain.", s, confident=False) == "urgent"
+
+
+def test_signs_file_is_well_formed():
+    rows = signs()
+    assert len(rows) >= 20 and {r.level for r in rows} <= {"emergency", "urgent"}
+    for r in rows:
+        if not r.vitals:
+            re.compile(r.finding)
+    with pytest.raises(ValueError, match="needs id, level"):
+        parse_signs("id\tlevel\twho\tfinding\tpdf_page\tquote\nx\tsevere\tany\tfoo\t1\tbar\n")
+
+
+@pytest.mark.integration
+def test_every_sign_is_quoted_from_its_page_of_the_ucg():
+    text = need(UCG_TEXT).read_text(encoding="utf-8")
+    pages = {int(m.group(1)): " ".join(m.group(2).split()).lower()
+             for m in re.finditer(r"\[\[page (\d+)\]\]\n(.*?)(?=\[\[page |\Z)", text, re.S)}
+    missing = [s.id for s in signs() if " ".join(s.quote.split()).lower() not in pages.get(s.pdf_page, "")]
+    assert missing == []
