@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ragcds.book import Block, Book, related
@@ -210,6 +210,15 @@ def select_sections(question: str, ask: Ask, book: Book, number: str, budget: in
         if extra:
             out.append(Selection("related", tuple(extra), False))
     return tuple(out)
+
+
+def widened(decision: Decision, question: str, book: Book, budget: int) -> Decision:
+    """The same decision with the section's parts selected for a larger budget: what a model reads (the
+    display keeps the decision's own selections)."""
+    if not decision.resolved or decision.action in ("out_of_scope", "candidates", "refuse"):
+        return decision
+    selections = select_sections(question, decision.ask, book, decision.resolved[0].section, budget, False)
+    return replace(decision, selections=selections)
 
 
 def candidate_lines(resolved: Sequence[Resolved]) -> list[str]:

@@ -43,6 +43,9 @@ STOPWORDS = clinical.STOPWORDS | frozenset({"give", "given", "use", "used", "usi
 
 _DOSE_MARK = re.compile(r"\[dose removed[^\]]*\]", re.I)  # left by the answer pipeline's dose check
 _LEAD = re.compile(r"^\s*(?:(?:[-*•#>]+|\d+[.)](?=\s))\s*)+")  # quote marks, bullets, list numbers
+# ragcds' own framing lines of an extractive answer: the likely section, the triage (cited by its own quote of
+# the book), a pointer to the rest of the section; not statements about the guideline's content
+_FRAMING = re.compile(r"^\s*(Likely:|Triage:|Also consider|… more in §)")
 _ATTRIBUTION = re.compile(r"^\s*(?:[—–-]+\s*)?\[\d+\]\s*§")  # `— [6] §1.3.13 Food Poisoning, p. 86`
 _WORD = re.compile(r"[a-z][a-z'\-]*[a-z]")
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
@@ -127,7 +130,7 @@ def statements(text: str, fields: dict | None = None) -> list[tuple[str, list[in
                 block = extract_citations(lines.pop())
             for line in lines:
                 line = _LEAD.sub("", line)
-                if line.rstrip().endswith(":"):  # a heading or lead-in, not a claim
+                if line.rstrip().endswith(":") or _FRAMING.match(line):  # a heading, lead-in or ragcds' framing
                     continue
                 for sent in re.split(r"(?<=[.!?])\s+(?=[A-Z(\[])", line):
                     parts.append((sent, extract_citations(sent) or block))

@@ -21,11 +21,12 @@ from ragcds.generate import compose
 from ragcds.generate.base import FORMATS, Answer, Citation, Format, GenerationRequest, Generator
 from ragcds.generate.formats import parse_output, render, repair, resolve_citations
 from ragcds.generate.prompt import build_messages, fit_messages
-from ragcds.policy import POLICIES, Decision, decide
+from ragcds.policy import POLICIES, Decision, decide, widened
 from ragcds.retrieve import Hit, Retrieval, check_question
 from ragcds.triage import Triage, triage
 
 RETRIEVE_DEPTH = 10  # hits kept in a Retrieval: decisions look at the top 10
+PROMPT_SECTION = 1300  # characters of the resolved section a model reads (the prompt's passages: 1450 in all)
 
 
 class Source(Protocol):
@@ -107,7 +108,9 @@ def answer(question: str, retrieval: Retrieval | None, decision: Decision | None
                 index_version=retrieval.index_version if retrieval and opts.rag else "")
     if not opts.rag or retrieval is None or decision is None or book is None:
         return _generate(question, [], None, None, generator, opts, base, t0)
-    passages = compose.excerpt_passages(decision, retrieval, opts.k, book)
+    # a model reads the resolved section's parts first, selected for a larger budget than the display
+    view = decision if getattr(generator, "verbatim", False) else widened(decision, question, book, PROMPT_SECTION)
+    passages = compose.excerpt_passages(view, retrieval, opts.k, book)
     t = triage_for(question, decision, book)
     a = decision.ask
     extra = dict(resolved=[r.to_json() for r in decision.resolved], why=decision.why,
