@@ -128,6 +128,10 @@ def test_triage_level_from_fields_then_single_word_in_text():
     assert M.predicted_level("", {"level": "Urgent"}) == "urgent"
     assert M.predicted_level("This is an emergency: refer now.", None) == "emergency"
     assert M.predicted_level("Not an emergency, but urgent.", None) is None  # ambiguous
+    # a packet's reader sees its own <t>: a model's level is scored, not ragcds' triage beside it
+    assert M.predicted_level("<r>…</r>", {"level": "routine"}, {"level": "emergency"}) == "routine"
+    assert M.predicted_level("Signs of shock. Triage: URGENT — …", None, {"level": "emergency"}) == "emergency"
+    assert M.predicted_level("Triage: URGENT — fast breathing", None) == "urgent"
     s = M.score_answer(
         q(),
         ans(

@@ -21,6 +21,18 @@ def test_readme_example_ranks_severe_malaria_first(ucg_retriever):
     assert any(h.chunk.section == "2.5.2.2" for h in res.hits)
 
 
+def test_readme_example_answer_shows_the_sections_own_clinical_features(ucg_retriever):
+    """The README's first example: its answer is from §2.5.2.2 (features part), cited, with no other section."""
+    from ragcds.generate.answer import answer_question
+    from ragcds.generate.backends import load_generator
+
+    a = answer_question(README_QUESTION, generator=load_generator(None, backend="extractive"), retriever=ucg_retriever)
+    assert a.policy == "answered" and a.resolved[0]["section"] == "2.5.2.2"
+    assert a.text.startswith("Clinical features (§2.5.2.2"), a.text[:200]
+    assert {c.section for c in a.citations} == {"2.5.2.2"} and all(c.valid for c in a.citations)
+    assert "medical emergency" in a.text and "COVID" not in a.text
+
+
 def test_lay_words_meet_the_books_words(ucg_retriever):
     res = ucg_retriever.retrieve("child with fits and yellow eyes", k=10)
     text = " ".join(h.chunk.text.lower() for h in res.hits)

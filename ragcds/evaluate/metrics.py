@@ -169,16 +169,17 @@ _TRIAGE_LINE = re.compile(r"^Triage:\s*(emergency|urgent|routine)\b", re.I | re.
 
 
 def predicted_level(text: str, fields: dict | None, triage: dict | None = None) -> str | None:
-    """The answer's level: its triage object, its packet's level, a 'Triage: LEVEL' line, else the one triage
+    """The answer's level: a packet's own level (what its reader sees as <t>, a model's in rag and
+    closed-book runs), else ragcds' triage object (prose), else a 'Triage: LEVEL' line, else the one triage
     word of the text."""
-    if triage and triage.get("level") in TRIAGE:
-        return str(triage["level"])
-    m = _TRIAGE_LINE.search(text)
-    if m and not fields:
-        return m.group(1).lower()
     level = (fields or {}).get("level")
     if isinstance(level, str) and level.strip().lower() in TRIAGE:
         return level.strip().lower()
+    if triage and triage.get("level") in TRIAGE:
+        return str(triage["level"])
+    m = _TRIAGE_LINE.search(text)
+    if m:
+        return m.group(1).lower()
     found = {w for w in TRIAGE if re.search(rf"\b{w}\b", text, re.I)}
     return found.pop() if len(found) == 1 else None
 
