@@ -66,6 +66,8 @@ DOSE_RE = re.compile(
     rf"(?P<per>(?:\s*(?:/|\bper\b)\s*(?:{_PER_RX}))*)(?![\w])",
     re.IGNORECASE,
 )
+DOSE_PATTERN = "(?i)" + DOSE_RE.pattern  # the same grammar as a plain pattern string (settings, gates)
+UNIT_WORD_RX = _UNIT_RX  # any spelling of a dose unit, as a regex alternation
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ragcds.clinical import DOSE_PATTERN
+
 INDEX_FORMAT_VERSION = 2  # 2: section units (sections.jsonl, sections.npy, hubness.npy)
 
 
@@ -82,7 +84,7 @@ class GateSettings:
     self_test_top_k: int = 5  # a section's title must retrieve that section within this many hits
     self_test_min_rate: float = 0.9  # for at least this share of the sampled sections
     self_test_sample: int = 100  # sections queried (changed sections first, then a fixed sample); 0 = all
-    dose_pattern: str = r"\b\d+(?:\.\d+)?\s?(?:mg|g|ml|mcg|µg|IU|units?)\b"
+    dose_pattern: str = DOSE_PATTERN  # the one dose grammar (ragcds.clinical)
 
     def as_dict(self) -> dict:
         return asdict(self)

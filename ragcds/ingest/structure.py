@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ragcds.clinical import UNIT_WORD_RX
 from ragcds.ingest.clean import CleanPage
 
 _TOC_LINE = re.compile(
@@ -19,11 +20,8 @@ _TOC_LINE = re.compile(
 _HEADING = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,2}){0,4})\.?(?P<space>\s*)(?P<title>[A-Za-z(\"'“].*)$")
 _APPENDIX = re.compile(r"^APPENDIX\s+(?P<num>\d{1,2}|[A-Z])\s*[:.\-–]?\s*(?P<title>.*)$", re.IGNORECASE)
 _ICD = re.compile(r"\s*ICD\s*-?\s*10\s*CODE\b.*$", re.IGNORECASE)
-_UNIT_WORD = re.compile(
-    r"^(mg|ml|g|kg|mcg|µg|iu|micrograms?|tabs?|tablets?|caps?|capsules?|hours?|hrs?|days?|weeks?|months?|"
-    r"years?|yrs?|times|x)\b",
-    re.IGNORECASE,
-)
+# a "numbered line" whose title starts with a unit is a dose or duration ("2.5 mg ..."), not a heading
+_UNIT_WORD = re.compile(rf"^(?:{UNIT_WORD_RX}|hours?|hrs?|days?|weeks?|months?|years?|yrs?|times|x)\b", re.IGNORECASE)
 MAX_STEP = 3  # how far a sibling number may jump without confirmation from the table of contents
 
 
