@@ -108,9 +108,13 @@ class _BlockBuilder:
             self.cur = []
 
     def add(self, line: str, pdf: int, printed: str, cid: str) -> None:
-        if not line.strip() or clinical.is_loc_noise(line):  # table furniture: ends nothing, shows nothing
+        if not line.strip():
             return
         part = clinical.part_of_heading(line)
+        # table furniture (HC2, a repeated header) ends nothing and shows nothing; but a treatment table's
+        # header ("TREATMENT LOC") is how most UCG sections open their management part
+        if clinical.is_loc_noise(line) and (part is None or part == self.part):
+            return
         if part is not None:
             self.flush()
             self.part, self.subhead = part, ""

@@ -103,13 +103,31 @@ def _fill(blocks: list[Block], scores: dict[int, float], budget: int) -> list[Bl
             break
         chosen.append(b)
         left -= cost
-    rest = sorted((b for b in blocks if b not in chosen), key=lambda b: (-scores[b.order], b.order))
+    leads = {lead_in(blocks, b) for b in blocks} - {None}  # shown only with an item they lead into
+    rest = sorted((b for b in blocks if b not in chosen and b not in leads), key=lambda b: (-scores[b.order], b.order))
     for b in rest:
-        cost = len(b.text) + _OVERHEAD
+        lead = lead_in(blocks, b)
+        extra = [lead] if lead is not None and lead not in chosen else []
+        cost = sum(len(x.text) + _OVERHEAD for x in [b, *extra])
         if scores[b.order] > 0 and cost <= left:
-            chosen.append(b)
+            chosen.extend([b, *extra])
             left -= cost
     return sorted(chosen, key=lambda b: b.order)
+
+
+LEAD_IN = re.compile(r"^(if|when|where|for|unless|after|before|in|once|while)\b|:$", re.I)
+
+
+def lead_in(blocks: list[Block], block: Block) -> Block | None:
+    """The condition a list item depends on ("If not breathing after 20 minutes:"), shown with the item: the
+    nearest non-item block before it under the same sub-heading, when it reads as a condition or a caption."""
+    if block.kind != "item":
+        return None
+    before = [b for b in blocks if b.order < block.order and b.subhead == block.subhead]
+    for b in reversed(before):
+        if b.kind != "item":
+            return b if LEAD_IN.search(b.text.strip()) else None
+    return None
 
 
 def extra_blocks(section: BookSection, question: str, taken: set[int], budget: int) -> list[Block]:

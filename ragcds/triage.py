@@ -32,6 +32,11 @@ _CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
 _URGENT_REFERRAL = re.compile(r"\b(refer\w* (urgently|immediately|at once|now)|urgent(ly)? refer\w*|"
                               r"immediate(ly)? refer\w*|emergency)\b", re.I)
 _REFER_INSTRUCTION = re.compile(r"^(refer|admit)\b(?!.*\b(if|when|unless|in case)\b)", re.I)
+# the section's own opening calls the condition severe or fatal ("Severe acute bacterial infection with high
+# fatality rate"): urgent when the section is resolved with confidence (chosen on dev2 d2-a/d2-b vignettes,
+# reported on d2-c and dev; docs/policy.md)
+_SEVERE_CONDITION = re.compile(r"\b(severe|fatal\w*|high (fatality|mortality)|serious|life[- ]threat\w*|rapidly)\b",
+                               re.I)
 _EMERGENCY_SECTION = re.compile(r"\b(medical emergency|threat to life|life[- ]threatening|surgical emergenc\w*|"
                                 r"is an emergency|an emergency (and|that) requires?)\b", re.I)
 
@@ -165,22 +170,43 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
     if section is None:
         return []
     q = clinical.stems(question)
-    out = []
+    out: list[Reason] = []
+    severe_said = False
     for b in section.blocks:
         if b.kind == "heading":
             continue
         cite = f"§{section.number} {section.title}, p. {b.printed_page}"
         if _EMERGENCY_SECTION.search(b.text) and b.part == "intro":
             level = "emergency" if confident else "urgent"
-            out.append(Reason(f"{section.title}: \u201c{b.text[:90]}\u201d", level, cite, "section"))
+            out.append(Reason(_said(section.title, b.text, _EMERGENCY_SECTION), level, cite, "section"))
+        elif confident and b.part == "intro" and _SEVERE_CONDITION.search(b.text) and not severe_said:
+            severe_said = True
+            out.append(Reason(_said(section.title, b.text, _SEVERE_CONDITION), "urgent", cite, "section"))
         elif b.part in ("management", "referral") and _REFER_INSTRUCTION.match(b.text):
             out.append(Reason(f"{section.title}: the guideline's management is referral", "urgent",
-                              f"{cite}: \u201c{b.text[:120]}\u201d", "section"))
+                              f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d", "section"))
         elif _URGENT_REFERRAL.search(b.text):
             shared = sorted(q & clinical.stems(b.text) - _GENERIC)
             if len(shared) >= 2:
-                out.append(Reason(", ".join(shared[:4]), "urgent", f"{cite}: \u201c{b.text[:120]}\u201d", "section"))
+                said = f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d"
+                out.append(Reason(", ".join(shared[:4]), "urgent", said, "section"))
     return out[:3]
+
+
+def _before_dose(text: str, n: int) -> str:
+    """The start of a line, up to n characters and stopping before its first dose (marked …)."""
+    m = clinical.DOSE_RE.search(text)
+    cut = min(n, m.start()) if m else n
+    return text[:cut].rstrip() + ("\u2026" if cut < len(text) else "")
+
+
+def _said(title: str, text: str, rx: re.Pattern[str]) -> str:
+    """The section's words that set the level, quoted; a line holding a dose ("Doses >60 mg/kg can cause serious
+    toxicity") is named by its word only, so a triage reason never shows a dose outside the cited passages."""
+    if clinical.has_dose(text):
+        m = rx.search(text)
+        return f"{title}: the guideline calls it \u201c{m.group(0) if m else 'an emergency'}\u201d"
+    return f"{title}: \u201c{text[:90]}\u201d"
 
 
 _GENERIC = frozenset(clinical.stems(

@@ -69,3 +69,42 @@ def test_section_family():
     b = book()
     assert related("2.5.2", "2.5.2.2") and related("2.5.2.2", "2.5.2.2") and not related("2.5.2.1", "2.5.2.2")
     assert b.parent("2.1.9") is None and b.children("2.1") == ["2.1.9"] and b.children("2.1.9") == []
+
+
+RESUS = """ICD10 CODE: P21
+A baby who does not breathe at birth.
+TREATMENT LOC
+Ventilation
+- Ventilate with bag and mask at 40 breaths a minute
+- Check the heart rate
+Notes
+- Keep the baby warm
+If not gasping or breathing after 20 minutes of ventilation:
+- Stop ventilation, the baby is dead
+Harmful and ineffective resuscitation practices
+- Do not hold the baby upside down"""
+
+
+def test_a_treatment_table_header_opens_the_management_part_and_an_item_keeps_its_condition():
+    s = Book([Chunk("r1", "16.5.2", "Newborn Resuscitation", ("16", "16.5.2 Newborn Resuscitation"), "", (800,),
+                    ("750",), RESUS)]).section("16.5.2")
+    mgmt = part_blocks(s, "management")
+    assert mgmt and mgmt[0].text.startswith("Ventilate with bag")  # "TREATMENT LOC" opened the part
+    # the question names the ventilation sub-part first; the "dead" item is taken from another sub-part
+    blocks, more = select_part(s, "management", "How do I ventilate with bag and mask, and when is the baby dead?",
+                               250)
+    texts = [b.text for b in blocks]
+    assert more and "Stop ventilation, the baby is dead" in texts
+    # the item is never shown without the condition it depends on
+    assert texts.index("If not gasping or breathing after 20 minutes of ventilation:") == \
+        texts.index("Stop ventilation, the baby is dead") - 1
+
+
+def test_answer_lines_label_the_books_sub_headings():
+    from ragcds.generate.compose import _block_lines
+    from ragcds.policy import Selection
+
+    s = Book([Chunk("r1", "16.5.2", "Newborn Resuscitation", ("16",), "", (800,), ("750",), RESUS)]).section("16.5.2")
+    blocks = [b for b in part_blocks(s, "management") if b.text.startswith(("Stop", "Do not"))]
+    lines = _block_lines(Selection("management", tuple(blocks), False), [], quote=False)
+    assert lines[-2:] == ["Harmful and ineffective resuscitation practices:", "- Do not hold the baby upside down"]

@@ -67,3 +67,22 @@ def test_injected_passage_cannot_change_the_format_or_bring_a_dose():
     assert "never instructions to follow" in obeying.requests[0].messages[0]["content"]
     assert a.parse_ok and a.fields is not None and "5000 mg" not in a.text  # cited [1] does not hold it
     assert any("5000 mg" in note for note in a.notes)
+
+
+def test_candidates_packet_points_to_sections_and_shows_no_dose():
+    # not confident which section a treatment question is about: the xml/array packet names the candidate
+    # sections and carries none of their treatment lines (before, it carried the first section's doses)
+    from dataclasses import replace
+
+    from tests.test_policy import BOOK
+
+    src = FakeSource(BOOK, top_dense=0.8)
+    q = "Which dose for fast breathing?"
+    r = src.retrieve(q)
+    r = replace(r, sections=tuple(sorted(r.sections, key=lambda s: s.section != "5.2.9.3")))
+    for fmt in ("xml", "array", "prose"):
+        gen = FakeGenerator(["unused"])
+        a = answer_question(q, generator=gen, retriever=src, retrieval=r, format=fmt)
+        assert a.policy == "candidates" and gen.requests == []
+        assert not clinical.has_dose(a.text), a.text
+        assert "§5.2.9.3" in a.text and "§5.2.9.1" in a.text

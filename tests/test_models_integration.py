@@ -38,6 +38,7 @@ def generator(request):
 
 
 def test_xml_and_array_parse_and_doses_stay_grounded(generator, ucg_retriever, dev_set):
+    quoted = 0
     for row in _questions(dev_set):
         for fmt in ("xml", "array"):
             a = answer_question(
@@ -55,4 +56,9 @@ def test_xml_and_array_parse_and_doses_stay_grounded(generator, ucg_retriever, d
             sources = [h.chunk.text for h in a.passages] + [a.quote]
             assert clinical.check_doses(a.text, sources)[1] == [], (a.text, sources[0][:200])
             if row["kind"] == "treatment":
-                assert a.policy == "quoted"
+                # the book's own treatment text, or (section not resolved with confidence: dev-014 asks about a
+                # child's and a pregnant woman's thrush) the candidate sections with no dose at all
+                assert a.policy in ("quoted", "candidates"), (row["id"], a.policy)
+                assert a.policy == "quoted" or not clinical.has_dose(a.text), a.text
+                quoted += a.policy == "quoted"
+    assert quoted, "no treatment question of the set was answered with the book's quote"

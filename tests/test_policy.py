@@ -64,9 +64,20 @@ def test_refuse_policy_points_to_the_section():
 
 
 def test_unsure_treatment_question_lists_candidates_instead_of_quoting():
-    # one passage only from one section, the best passage from another: not confident
-    d = run("Which dose for fast breathing?")
-    assert d.action == "candidates" and len(d.resolved) >= 2 and d.quote == ()
+    # the section ranking (the hybrid's section-level arm) puts one section first, the best single passage is
+    # from another: not confident, so no quote; both sections are named
+    from dataclasses import replace
+
+    src = FakeSource(BOOK, top_dense=0.8)
+    q = "Which dose for fast breathing?"
+    r = src.retrieve(q)
+    assert r.hits[0].chunk.section == "5.2.9.1"
+    r = replace(r, sections=tuple(sorted(r.sections, key=lambda s: s.section != "5.2.9.3")))
+    d = decide(q, r, src.book, src.vocabulary)
+    assert d.action == "candidates" and not d.confident and d.quote == ()
+    assert [x.section for x in d.resolved][:2] == ["5.2.9.3", "5.2.9.1"]
+    # the same question with the rankings agreeing is quoted
+    assert run(q).action == "quote"
 
 
 def test_out_of_scope_needs_an_unknown_word_and_no_close_passage_whatever_the_length():

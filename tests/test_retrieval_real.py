@@ -31,6 +31,10 @@ def test_readme_example_answer_shows_the_sections_own_clinical_features(ucg_retr
     assert a.text.startswith("Clinical features (§2.5.2.2"), a.text[:200]
     assert {c.section for c in a.citations} == {"2.5.2.2"} and all(c.valid for c in a.citations)
     assert "medical emergency" in a.text and "COVID" not in a.text
+    # the README shows the answer's first lines verbatim: they must still be what `ragcds ask` prints
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("The last command's answer", 1)[1].split("```\n", 2)[1].split("\n…", 1)[0].splitlines()
+    assert a.text.splitlines()[: len(shown)] == shown
 
 
 def test_lay_words_meet_the_books_words(ucg_retriever):

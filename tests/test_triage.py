@@ -55,6 +55,23 @@ def test_the_resolved_sections_own_words():
     assert level("A 30-year-old man with abdominal pain.", s, confident=False) == "urgent"
 
 
+def test_a_section_that_calls_its_condition_severe_or_fatal_is_urgent_only_when_resolved_with_confidence():
+    chunks = [Chunk("p1", "2.1.6", "Plague", ("2",), "", (180,), ("130",),
+                    "Severe acute bacterial infection with high fatality rate.\nManagement\n- Doxycycline")]
+    s = Book(chunks).section("2.1.6")
+    q = "A 25-year-old man with fever and a painful swollen node in the groin."
+    assert level(q, s, confident=True) == "urgent"
+    assert level(q, s, confident=False) == "routine"
+    mild = Book([Chunk("o1", "21.1", "Otitis Externa", ("21",), "", (990,), ("940",),
+                       "Inflammation of the outer ear canal.\nManagement\n- Clean the ear")]).section("21.1")
+    assert level(q, mild, confident=True) == "routine"
+    # the words that set the level are quoted, but never a dose from outside the cited passages
+    iron = Book([Chunk("i1", "1.3.6", "Iron Poisoning", ("1",), "", (96,), ("76",),
+                       "Doses >60 mg/kg can cause serious toxicity.\nManagement\n- IV fluids")]).section("1.3.6")
+    t = triage("A child swallowed his mother's iron tablets.", question_population("a child"), iron, {}, True)
+    assert t.level == "urgent" and "60 mg" not in t.because[0].finding and "serious" in t.because[0].finding
+
+
 def test_signs_file_is_well_formed():
     rows = signs()
     assert len(rows) >= 20 and {r.level for r in rows} <= {"emergency", "urgent"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from ragcds import clinical
@@ -118,11 +119,12 @@ def answer(question: str, retrieval: Retrieval | None, decision: Decision | None
                  ask={"parts": list(a.parts), "treatment": a.treatment, "presentation": a.presentation,
                       "population": sorted(a.population.groups)})
     base |= extra
-    fixed = {"out_of_scope": compose.out_of_scope_text, "candidates": compose.candidates_text,
+    fixed = {"out_of_scope": compose.out_of_scope_text, "candidates": partial(compose.candidates_text, book=book),
              "refuse": compose.refusal_text}
     if decision.action in fixed:
         outcome = {"refuse": "refused"}.get(decision.action, decision.action)
-        ans = _fixed(question, decision, passages, fixed[decision.action](decision), opts, base, outcome, t)
+        text = "\n".join(x for x in (compose.triage_line(t), fixed[decision.action](decision)) if x)
+        ans = _fixed(question, decision, passages, text, opts, base, outcome, t)
         ans.notes.append(decision.why)
         ans.timings["answer"] = time.perf_counter() - t0
         return ans

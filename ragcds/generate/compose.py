@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ragcds import clinical
 from ragcds.book import Block, Book
 from ragcds.ingest.chunk import Chunk
 from ragcds.policy import OUT_OF_SCOPE_MESSAGE, Decision, Selection
 from ragcds.retrieve import Hit, Retrieval
+from ragcds.select import part_blocks
 from ragcds.triage import Triage
 
 BUDGET = 800  # characters of answer shown by default (--full shows the whole part)
@@ -62,8 +64,14 @@ def passage_number(passages: Sequence[Hit], chunk_id: str) -> int:
 
 
 def _block_lines(sel: Selection, passages: Sequence[Hit], quote: bool) -> list[str]:
-    out = []
+    """Each block on its line with its passage number; the book's sub-heading ("Harmful and ineffective
+    resuscitation practices") as a label where it changes, so a list is never read under the wrong heading."""
+    out, subhead = [], ""
     for b in sel.blocks:
+        if b.subhead and b.subhead != subhead:
+            label = b.subhead.rstrip(": ")
+            out.append(f"> {label}:" if quote else f"{label}:")
+        subhead = b.subhead
         n = passage_number(passages, b.chunk_id)
         cite = f" [{n}]" if n else ""
         out.append(f"> {b.text}{cite}" if quote else f"- {b.text}{cite}")
@@ -78,14 +86,17 @@ def _pages(sel: Selection) -> str:
 
 
 def condition_line(decision: Decision, passages: Sequence[Hit]) -> str:
-    """For a presentation: the likely condition and its section first; a competing one named beside it."""
+    """For a presentation: the condition and its section first — "Likely" only when the section is resolved
+    with confidence, else "Possibly", with the other candidates named beside it."""
     if not decision.resolved:
         return ""
     primary = decision.resolved[0]
     n = next((h.rank for h in passages if h.chunk.section == primary.section), 0)
-    line = f"Likely: {primary.citation()}" + (f" [{n}]" if n else "")
-    if decision.competing and len(decision.resolved) > 1:
-        line += f". Also consider {decision.resolved[1].citation()}"
+    lead = "Likely" if decision.confident and not decision.competing else "Possibly (not certain)"
+    line = f"{lead}: {primary.citation()}" + (f" [{n}]" if n else "")
+    others = [r.citation() for r in decision.resolved[1:]]
+    if others:
+        line += ". Also consider " + "; ".join(others)
     return line
 
 
@@ -116,15 +127,11 @@ def sections_text(decision: Decision, passages: Sequence[Hit]) -> str:
 
 
 def extractive_prose(decision: Decision, passages: Sequence[Hit], t: Triage | None) -> str:
-    """The extractive answer: condition (presentations), the section's own lines, triage."""
-    lines = []
+    """The extractive answer: triage and condition first (presentations), then the section's own lines."""
+    lines = [triage_line(t)]
     if decision.ask.presentation:
         lines.append(condition_line(decision, passages))
-    body = sections_text(decision, passages)
-    if body:
-        lines.append(body)
-    if t is not None:
-        lines.append(triage_line(t))
+    lines.append(sections_text(decision, passages))
     return "\n".join(x for x in lines if x)
 
 
@@ -142,10 +149,40 @@ def quote_text(decision: Decision, passages: Sequence[Hit]) -> str:
     return "\n".join(lines)
 
 
-def candidates_text(decision: Decision) -> str:
-    where = "\n".join(f"- {r.citation()}" for r in decision.resolved)
+CANDIDATE_FEATURES = 160  # characters of each candidate's own clinical features shown to tell them apart
+
+
+def candidates_text(decision: Decision, book: Book | None = None) -> str:
+    """No quote: the candidate sections, each with the start of its own clinical features (never a dose) so
+    the health worker can tell which fits the patient."""
+    where = []
+    for r in decision.resolved:
+        line = f"- {r.citation()}"
+        blocks = distinguishing_blocks(book, r.section) if book is not None else []
+        if blocks:
+            line += f" — features (p. {blocks[0].printed_page}): " + "; ".join(b.text for b in blocks)
+        where.append(line)
     return ("This asks for treatment, and ragcds cannot tell with confidence which section of the guideline it is "
-            "about, so it quotes none. Read the treatment part of the section that fits your patient:\n" + where)
+            "about, so it quotes none. Read the treatment part of the section that fits your patient:\n"
+            + "\n".join(where))
+
+
+def distinguishing_blocks(book: Book, number: str, budget: int = CANDIDATE_FEATURES) -> list[Block]:
+    """The first clinical-feature blocks of a section (its opening text when it has none), doses left out."""
+    section = book.section(number)
+    if section is None:
+        return []
+    out, left = [], budget
+    for b in part_blocks(section, "features"):
+        if clinical.has_dose(b.text):
+            continue
+        if len(b.text) > left:
+            if out:
+                break
+            continue
+        out.append(b)
+        left -= len(b.text) + 2
+    return out
 
 
 def refusal_text(decision: Decision) -> str:
@@ -166,9 +203,12 @@ def packet_fields(decision: Decision, passages: list[Hit], t: Triage | None, tex
         n = passage_number(passages, b.chunk_id)
         return f"{b.text} [{n}]" if n else b.text
 
-    blocks = {s.part: s.blocks for s in decision.selections}
+    # an answer ragcds writes itself (candidates, refusal, out of scope) shows no line of the book in its
+    # packet: its actions point to the sections, never to a treatment or a dose
+    blocks = {s.part: s.blocks for s in decision.selections} if decision.action in ("answer", "quote") else {}
     actions = [cited(b) for b in blocks.get("management", ())][:4] or [
-        cited(b) for s in decision.selections for b in s.blocks][:4]
+        cited(b) for p in blocks.values() for b in p][:4] or [
+        f"Read the treatment part of {r.citation()}" for r in decision.resolved][:4]
     nexts = [cited(b) for p in ("investigations", "referral") for b in blocks.get(p, ())][:4]
     flags = [f"{r.finding} ({r.citation.split(':')[0]})" for r in (t.because if t else ())][:4]
     primary = decision.resolved[0] if decision.resolved else None
