@@ -24,6 +24,7 @@ from bench.common import REPO, require  # noqa: E402
 
 def unverified_load(index_dir: Path) -> int:
     """What load_index did before the integrity check (same parsing, no hashing)."""
+    from ragcds.files import read_jsonl
     from ragcds.index import store
     from ragcds.index.dense import DenseIndex
     from ragcds.index.lexical import LexicalIndex
@@ -31,7 +32,7 @@ def unverified_load(index_dir: Path) -> int:
 
     vdir = store.resolve_version_dir(index_dir)
     store.read_manifest(vdir)
-    chunks = [Chunk.from_dict(d) for d in store.read_jsonl(vdir / "chunks.jsonl")]
+    chunks = [Chunk.from_dict(d) for d in read_jsonl(vdir / "chunks.jsonl")]
     DenseIndex.load(vdir / "dense.faiss")
     LexicalIndex.load(vdir / "bm25")
     return len(chunks)

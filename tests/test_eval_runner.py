@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcds.cli.main import app
-from ragcds.evaluate.dataset import Question, file_sha256
+from ragcds.evaluate.dataset import Question
 from ragcds.evaluate.runner import RunConfig, RunConfigMismatch, read_items, run_eval
+from ragcds.files import sha256_file
 from ragcds.generate.base import Answer, Citation, GenerationRequest
 from ragcds.ingest.chunk import Chunk
 from tests.fakes import FakeGenerator, FakeSource
@@ -321,7 +322,7 @@ def test_rescore_recomputes_metrics_from_stored_answers(tmp_path):
         "".join(json.dumps(c.to_dict()) + "\n" for c in CHUNKS)
     )
     run = tmp_path / "run"
-    cfg = config(questions=str(qfile), questions_sha256=file_sha256(qfile), index_version="v1")
+    cfg = config(questions=str(qfile), questions_sha256=sha256_file(qfile), index_version="v1")
     run_eval(cfg, QUESTIONS, FakeRetriever(), run, gen_factory([]), answer_fn=fake_answer, progress=False)
     original = (run / "report.md").read_text()
     items = read_items(run / "items.jsonl")

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from ragcds.files import read_jsonl
 from ragcds.index import store, versions
 from ragcds.index.gates import instruction_findings
 from ragcds.index.update import update_index
@@ -36,4 +37,4 @@ def test_a_wrong_20_page_pdf_cannot_replace_the_full_index(tmp_path, ucg_index, 
 def test_the_real_guideline_verifies_and_has_no_instruction_like_text(ucg_index):
     vdir = store.resolve_version_dir(ucg_index)
     assert store.verify_version(vdir) == []
-    assert instruction_findings(store.read_jsonl(vdir / "chunks.jsonl")) == []
+    assert instruction_findings(read_jsonl(vdir / "chunks.jsonl")) == []

@@ -92,8 +92,9 @@ def run_cmd(
 ) -> None:
     """Run an evaluation (resumable: rerun the same command to continue)."""
     from ragcds.cli.common import console
-    from ragcds.evaluate.dataset import extra_fields, file_sha256, load_questions
+    from ragcds.evaluate.dataset import extra_fields, load_questions
     from ragcds.evaluate.runner import LLM_MODES, RunConfig, run_eval
+    from ragcds.files import sha256_file
     from ragcds.retrieve import HybridRetriever
 
     qs = load_questions(questions, limit)
@@ -109,7 +110,7 @@ def run_cmd(
     retriever = HybridRetriever.open(index or default_index())
     config = RunConfig(
         questions=str(questions),
-        questions_sha256=file_sha256(questions),
+        questions_sha256=sha256_file(questions),
         modes=mode_list,
         model=model if LLM_MODES & set(mode_list) else None,
         backend=backend,

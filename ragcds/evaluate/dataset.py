@@ -9,7 +9,6 @@ Fields beyond the schema (an evaluator's ``source``, ``notes``, ``author``, ...)
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -171,6 +170,3 @@ def extra_fields(questions: Iterable[Question]) -> list[str]:
     """Names of the fields beyond the schema that any question carries (sorted)."""
     return sorted({k for q in questions for k in q.extra})
 
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

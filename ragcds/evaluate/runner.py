@@ -19,6 +19,7 @@ from ragcds.errors import RagcdsError
 from ragcds.evaluate.concurrency import Overlap, ordered_map
 from ragcds.evaluate.dataset import Question
 from ragcds.evaluate.metrics import aggregate, retrieval_metrics, score_answer, shown_text
+from ragcds.files import jsonl_text, read_jsonl, sha256_file, write_text_atomic
 from ragcds.retrieve import Hit, Retrieval
 
 MODES: tuple[str, ...] = ("closed-book", "rag", "extractive")
@@ -67,15 +68,7 @@ class RunConfig:
 
 def read_items(path: Path) -> list[dict]:
     """Complete records of items.jsonl (a last line cut by an interruption is ignored)."""
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return read_jsonl(path, skip_bad=True) if Path(path).exists() else []
 
 
 def _repair_tail(path: Path) -> None:
@@ -256,7 +249,7 @@ def _run_item(
 def _index_texts(index_dir: Path, version: str) -> dict[str, str]:
     """chunk id -> passage text from the run's index version, else the current one (chunk ids are content
     hashes, so an id found in another version names the same text)."""
-    from ragcds.index.store import read_jsonl, resolve_version_dir
+    from ragcds.index.store import resolve_version_dir
     from ragcds.ingest.chunk import Chunk
 
     path = Path(index_dir) / "versions" / version / "chunks.jsonl"
@@ -275,12 +268,12 @@ def rescore(out_dir: Path, index_dir: Path) -> int:
     """Recompute every item's metrics from the stored answer and passage ids (after a metric-rule change),
     reading passage texts from the run's index version; judge scores are kept. Rewrites items.jsonl
     atomically; returns the number of items re-scored."""
-    from ragcds.evaluate.dataset import file_sha256, load_questions
+    from ragcds.evaluate.dataset import load_questions
 
     out_dir = Path(out_dir)
     cfg = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     qpath = Path(cfg["questions"])
-    if not qpath.is_file() or file_sha256(qpath) != cfg["questions_sha256"]:
+    if not qpath.is_file() or sha256_file(qpath) != cfg["questions_sha256"]:
         raise RagcdsError(
             f"{qpath} is missing or changed since the run; re-scoring needs the same question set"
         )
@@ -312,9 +305,7 @@ def rescore(out_dir: Path, index_dir: Path) -> int:
         if judge is not None:
             it["metrics"]["judge_score"] = judge
         n += 1
-    tmp = out_dir / "items.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items), encoding="utf-8")
-    os.replace(tmp, out_dir / "items.jsonl")
+    write_text_atomic(out_dir / "items.jsonl", jsonl_text(items))
     return n
 
 

@@ -22,14 +22,9 @@ from ragcds.index.dense import DenseIndex
 from ragcds.index.embedders import Embedder
 from ragcds.index.lexical import TOKENIZER_ID, LexicalIndex
 from ragcds.index.sections import SECTION_UNITS_ID, SectionIndex, section_units
-from ragcds.ingest.chunk import Chunk, chunk_sections
-from ragcds.ingest.clean import CleanPage, CleanStats, clean_pages
-from ragcds.ingest.pdf import Page, read_pdf, sha256_file
-from ragcds.ingest.structure import Structure, build_structure
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-Chunker = Callable[..., list[Chunk]]
-PageReader = Callable[..., list[Page]]  # (pdf, progress=fn(done, total)) -> pages, like ingest.pdf.read_pdf
+from ragcds.ingest.chunk import chunk_sections
+from ragcds.ingest.pipeline import Chunker, PageReader, Progress, parse_pdf
+from ragcds.ingest.structure import Structure
 
 
 @dataclass
@@ -77,39 +72,6 @@ def previous_vectors(index_dir: Path, embedder_id: str) -> dict[str, np.ndarray]
     except (OSError, ValueError, KeyError):
         pass
     return cache
-
-
-@dataclass
-class Parsed:
-    """Everything read from one PDF before indexing: used by build, diff and validation."""
-
-    source: Path
-    sha256: str
-    pages: list[Page]
-    clean: list[CleanPage]
-    clean_stats: CleanStats
-    structure: Structure
-    chunks: list[Chunk]
-    seconds: dict[str, float]
-
-
-def parse_pdf(pdf: Path, settings: Settings, progress: Progress | None = None,
-              chunker: Chunker = chunk_sections, reader: PageReader | None = None) -> Parsed:
-    seconds: dict[str, float] = {}
-    t = time.perf_counter()
-    pages = (reader or read_pdf)(pdf, progress=(lambda d, n: progress("read", d, n)) if progress else None)
-    seconds["read"] = time.perf_counter() - t
-    t = time.perf_counter()
-    cleaned, stats = clean_pages(pages, settings.clean)
-    structure = build_structure(cleaned)
-    seconds["structure"] = time.perf_counter() - t
-    t = time.perf_counter()
-    labels = {p.pdf_page: p.label for p in pages}
-    chunks = chunker(structure.sections, labels, settings.chunk)
-    seconds["chunk"] = time.perf_counter() - t
-    if progress:
-        progress("chunk", len(chunks), len(chunks))
-    return Parsed(Path(pdf), sha256_file(Path(pdf)), pages, cleaned, stats, structure, chunks, seconds)
 
 
 def build_index(

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ragcds.config import GateSettings
+from ragcds.files import read_jsonl
 from ragcds.index import store
 from ragcds.index.embedders import Embedder
 
@@ -81,8 +82,8 @@ class VersionData:
 
         vdir = Path(vdir)
         structure = json.loads((vdir / "structure.json").read_text(encoding="utf-8"))
-        pages = store.read_jsonl(vdir / "pages.jsonl") if (vdir / "pages.jsonl").exists() else []
-        return cls(store.read_manifest(vdir), store.read_jsonl(vdir / "chunks.jsonl"), pages, structure)
+        pages = read_jsonl(vdir / "pages.jsonl") if (vdir / "pages.jsonl").exists() else []
+        return cls(store.read_manifest(vdir), read_jsonl(vdir / "chunks.jsonl"), pages, structure)
 
     @property
     def stats(self) -> dict:

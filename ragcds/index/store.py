@@ -40,6 +40,7 @@ from pathlib import Path
 from ragcds import __version__
 from ragcds.config import INDEX_FORMAT_VERSION
 from ragcds.errors import BadVersionId, CorruptIndex, IndexNotFound, StaleIndex
+from ragcds.files import fsync_dir, jsonl_text, sha256_file, write_text_atomic
 from ragcds.index.dense import DenseIndex
 from ragcds.index.integrity import Mismatch, file_problems, verified_bytes
 from ragcds.index.lexical import LexicalIndex
@@ -112,30 +113,6 @@ class LoadedIndex:
         return self.manifest["version_id"]
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 @contextlib.contextmanager
 def writer_lock(index_dir: Path, create: bool = True) -> Iterator[None]:
     """One writer at a time per index directory (readers never take it). ``create=False``: the index
@@ -151,14 +128,6 @@ def writer_lock(index_dir: Path, create: bool = True) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_version(
@@ -183,13 +152,9 @@ def write_version(
     versions.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=versions, prefix=".tmp-"))
     try:
-        with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:
-            for c in chunks:
-                fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        (tmp / "chunks.jsonl").write_text(jsonl_text(c.to_dict() for c in chunks), encoding="utf-8")
         for name, rows in (extra_jsonl or {}).items():
-            with (tmp / name).open("w", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            (tmp / name).write_text(jsonl_text(rows), encoding="utf-8")
         for name, obj in (extra_json or {}).items():
             (tmp / name).write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
         dense.save(tmp / "dense.faiss")
@@ -197,7 +162,7 @@ def write_version(
         if write_extra:
             write_extra(tmp)
         files = {
-            p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
             for p in sorted(tmp.rglob("*")) if p.is_file()
         }
         content_key = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:8]
@@ -218,7 +183,7 @@ def write_version(
             if final.exists():  # a damaged or incomplete copy of the same id: set aside, never served again
                 os.replace(final, versions / f".damaged-{version_id}-{time.time_ns()}")
             os.replace(tmp, final)
-        _fsync_dir(versions)
+        fsync_dir(versions)
         if before_activate:
             before_activate(final)
         if activate:
@@ -328,11 +293,6 @@ def read_manifest(vdir: Path) -> dict:
 def _embedder_ref(manifest: dict) -> str | None:
     ref = manifest.get("embedder", {}).get("ref") if isinstance(manifest.get("embedder"), dict) else None
     return ref if isinstance(ref, str) else None
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def verify_version(vdir: Path, manifest: dict | None = None) -> list[str]:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ragcds.errors import CorruptIndex, GateFailed, IndexNotFound, RagcdsError
+from ragcds.files import read_jsonl, write_text_atomic
 from ragcds.index import store
 from ragcds.index.embedders import Embedder
 
@@ -50,17 +51,11 @@ def read_history(index_dir: Path) -> list[dict]:
     path = Path(index_dir) / HISTORY
     if not path.exists():
         return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a torn last line after a crash is skipped
-            continue
-    return rows
+    return read_jsonl(path, skip_bad=True)  # a torn last line after a crash is skipped
 
 
 def write_activation(vdir: Path, record: dict) -> None:
-    store.write_text_atomic(Path(vdir) / ACTIVATION, json.dumps(record, ensure_ascii=False, indent=1))
+    write_text_atomic(Path(vdir) / ACTIVATION, json.dumps(record, ensure_ascii=False, indent=1))
 
 
 def read_activation(vdir: Path) -> dict | None:
