@@ -37,7 +37,7 @@ def one_run(n: int, url: str, questions: Path, qs: list, retriever, out: Path) -
     gen = load_generator(url)
     marks: list[float] = []
     t0 = time.perf_counter()
-    results = run_eval(config, qs, retriever, out, lambda mode: gen, progress=False, concurrency=n,
+    results = run_eval(config, qs, retriever, out, lambda mode: gen, progress=None, concurrency=n,
                        on_item=lambda rec: marks.append(time.perf_counter()))
     retrieval = results["timings"]["session"]["retrieval_s_this_session"]
     return marks[-1] - t0 - retrieval, read_items(out / "items.jsonl")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -317,6 +317,20 @@ class HybridRetriever:
             return self.sections.units[row].title
         name = self._section_names[row]
         return next(c.title for c in self.chunks if c.section == name)
+
+
+SectionSearch = Callable[[Path, Sequence[str], int], list[list[str]]]  # (version dir, queries, k) -> sections
+
+
+def version_search(embedder: Embedder) -> SectionSearch:
+    """A search over one version directory that answers, per query, the sections of its top-k hits: what
+    the re-indexing gates' retrieval self-test needs (they get it passed in and never import retrieval)."""
+
+    def search(vdir: Path, queries: Sequence[str], k: int) -> list[list[str]]:
+        retriever = HybridRetriever(store.load_index(vdir, embedder_id=embedder.id), embedder)
+        return [[h.chunk.section for h in hits] for hits in retriever.search_many(list(queries), k=k)]
+
+    return search
 
 
 def load_sections(index: store.LoadedIndex) -> SectionIndex | None:

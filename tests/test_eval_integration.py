@@ -24,7 +24,7 @@ def test_extractive_eval_on_dev_subset(tmp_path, dev_set, ucg_retriever):
         index_version=ucg_retriever.index.version_id,
         limit=10,
     )
-    res = run_eval(cfg, qs, ucg_retriever, tmp_path, lambda mode: load_generator(None), progress=False)
+    res = run_eval(cfg, qs, ucg_retriever, tmp_path, lambda mode: load_generator(None), progress=None)
     items = read_items(tmp_path / "items.jsonl")
     assert len(items) == 10 and not any(it.get("error") for it in items)
     assert res["retrieval"]["overall"]["recall@10"]["mean"] >= 0.7

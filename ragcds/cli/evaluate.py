@@ -92,6 +92,7 @@ def run_cmd(
 ) -> None:
     """Run an evaluation (resumable: rerun the same command to continue)."""
     from ragcds.cli.common import console
+    from ragcds.cli.progress import progress_display
     from ragcds.evaluate.dataset import extra_fields, load_questions
     from ragcds.evaluate.runner import LLM_MODES, RunConfig, run_eval
     from ragcds.files import sha256_file
@@ -136,11 +137,13 @@ def run_cmd(
 
         return load_generator(model, backend) if mode in LLM_MODES else load_generator(None)
 
+    display, update = progress_display(progress)
     try:
-        results = run_eval(
-            config, qs, retriever, out_dir, generator_for, judge=judge_obj, progress=progress,
-            concurrency=concurrency,
-        )
+        with display:
+            results = run_eval(
+                config, qs, retriever, out_dir, generator_for, judge=judge_obj, progress=update,
+                concurrency=concurrency,
+            )
     except KeyboardInterrupt:
         print(f"interrupted: finished items are kept in {out_dir / 'items.jsonl'}; rerun the same command to "
               "continue", file=sys.stderr)

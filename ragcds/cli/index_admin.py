@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, console, handle_errors, out
+from ragcds.cli.progress import progress_display
 from ragcds.config import Settings
 from ragcds.index import versions
 from ragcds.index.diff import diff_refs, to_json, to_markdown
@@ -131,7 +132,6 @@ def update(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-index from a new PDF: embed only changed chunks, run the validation gates, then go live."""
-    from ragcds.cli.ingest_search import _progress_display
     from ragcds.index.embedders import load_embedder
 
     start = time.perf_counter()
@@ -141,7 +141,7 @@ def update(
             '--force needs --reason "why this version may go live"', param_hint="--reason"
         )
     emb = load_embedder(embedder)
-    progress, progress_fn = _progress_display()
+    progress, progress_fn = progress_display()
     with progress:
         rep = update_index(
             pdf,

@@ -7,15 +7,15 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
+from ragcds.cli.index_admin import gate_table, print_outcome
+from ragcds.cli.progress import progress_display
 from ragcds.config import Settings
 from ragcds.errors import BadQuestionFile, InputPDFError
 from ragcds.index.build import BuildReport
@@ -23,30 +23,6 @@ from ragcds.index.embedders import load_embedder
 from ragcds.index.update import update_index
 from ragcds.ingest.pdf import check_pdf_file
 from ragcds.retrieve import MODES, Hit, HybridRetriever, Retrieval
-
-STAGE_LABELS = {"read": "Reading pages", "chunk": "Sections → chunks", "embed": "Embedding chunks"}
-
-
-def _progress_display() -> tuple[Progress, Callable[[str, int, int], None]]:
-    """A live bar per stage on a terminal; one line per finished stage otherwise (logs, CI)."""
-    live = console.is_terminal or bool(os.environ.get("RAGCDS_PROGRESS"))
-    progress = Progress(
-        TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False, disable=not live,
-    )
-    tasks: dict[str, int] = {}
-    started: dict[str, float] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(STAGE_LABELS.get(stage, stage), total=total or 1)
-            started[stage] = time.perf_counter()
-        progress.update(tasks[stage], completed=done if total else 1, total=total or 1)
-        if not live and done >= total:
-            label = STAGE_LABELS.get(stage, stage)
-            console.print(f"{label}: {done}/{total} done in {time.perf_counter() - started[stage]:.1f}s")
-
-    return progress, update
 
 
 def print_build_summary(report: BuildReport, elapsed: float, gates_s: float = 0.0) -> None:
@@ -81,8 +57,6 @@ def ingest(
     reason: Annotated[str, typer.Option("--reason", help="Why a forced version may go live (recorded).")] = "",
 ) -> None:
     """Build (or rebuild) the hybrid index from a guideline PDF; it goes live only if the validation gates pass."""
-    from ragcds.cli.index_admin import gate_table, print_outcome
-
     if pdf is None:
         env = os.environ.get("UCG_PDF")
         if not env:
@@ -93,7 +67,7 @@ def ingest(
     if force and not reason.strip():
         raise typer.BadParameter('--force needs --reason "why this version may go live"', param_hint="--reason")
     emb = load_embedder(embedder)
-    progress, update = _progress_display()
+    progress, update = progress_display()
     with progress:
         rep = update_index(pdf, index, emb, embedder, Settings(embedder=embedder), progress=update, force=force,
                            reason=reason, event="ingest")

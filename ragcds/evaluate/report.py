@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ragcds.evaluate.compare import verdict
 from ragcds.evaluate.metrics import ANSWER_METRICS, RECALL_KS, RETRIEVAL_METRICS
+from ragcds.evaluate.runfiles import read_items
 from ragcds.evaluate.stats import fmt_ci
 
 PLOT_METRICS = (
@@ -114,7 +116,6 @@ def render_markdown(results: dict, items: list[dict], notes: str = "") -> str:
 def _uplift(uplift: dict) -> list[str]:
     if not uplift:
         return []
-    from ragcds.evaluate.compare import verdict
 
     labels = {k: label for k, label, _ in ANSWER_METRICS}
     L = [
@@ -232,7 +233,6 @@ def write_plots(results: dict, out_dir: Path) -> list[Path]:
 
 def write_report(out_dir: Path, plots: bool = True) -> Path:
     """Render OUT/report.md (and the plots) from OUT/results.json and OUT/items.jsonl."""
-    from ragcds.evaluate.runner import read_items
 
     out_dir = Path(out_dir)
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))

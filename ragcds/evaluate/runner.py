@@ -7,8 +7,6 @@ change, so a short smoke run can grow into the full run).
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,19 +14,20 @@ from pathlib import Path
 
 from ragcds import __version__
 from ragcds.errors import RagcdsError
+from ragcds.evaluate import runfiles
+from ragcds.evaluate.compare import mode_deltas
 from ragcds.evaluate.concurrency import Overlap, ordered_map
 from ragcds.evaluate.dataset import Question
 from ragcds.evaluate.metrics import aggregate, retrieval_metrics, score_answer, shown_text
-from ragcds.files import jsonl_text, read_jsonl, sha256_file, write_text_atomic
+from ragcds.evaluate.report import write_report
+from ragcds.evaluate.runfiles import RunConfigMismatch, read_items  # noqa: F401 - re-exported for callers
+from ragcds.files import read_jsonl, sha256_file
 from ragcds.retrieve import Hit, Retrieval
 
 MODES: tuple[str, ...] = ("closed-book", "rag", "extractive")
 LLM_MODES = frozenset({"closed-book", "rag"})
+Progress = Callable[[str, int, int, str], None]  # (stage, done, total, detail)
 RETRIEVE_DEPTH = 10  # retrieval metrics look at the top 10 whatever -k is
-
-
-class RunConfigMismatch(RagcdsError):
-    """OUT holds a run made with other settings."""
 
 
 @dataclass
@@ -66,44 +65,10 @@ class RunConfig:
             )
 
 
-def read_items(path: Path) -> list[dict]:
-    """Complete records of items.jsonl (a last line cut by an interruption is ignored)."""
-    return read_jsonl(path, skip_bad=True) if Path(path).exists() else []
-
-
-def _repair_tail(path: Path) -> None:
-    """Drop a partial last line left by an interruption so the next append starts on a fresh line."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
-
-
 def prepare_out(out_dir: Path, config: RunConfig) -> set[tuple[str, str]]:
     """Create OUT or check it matches; returns the (mode, id) pairs already done."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg_path = out_dir / "config.json"
-    if cfg_path.exists():
-        old = json.loads(cfg_path.read_text(encoding="utf-8"))
-        old_id = {k: v for k, v in old.items() if k != "limit"}
-        new_id = config.identity()
-        diff = [
-            f"{k}: {old_id.get(k)!r} -> {new_id.get(k)!r}"
-            for k in sorted(set(old_id) | set(new_id))
-            if old_id.get(k) != new_id.get(k)
-        ]
-        if diff:
-            raise RunConfigMismatch(
-                f"{out_dir} holds a run with other settings ({'; '.join(diff)}); to start fresh pass a new "
-                f"--out DIR or delete {out_dir}"
-            )
-    cfg_path.write_text(
-        json.dumps(asdict(config) | {"modes": list(config.modes)}, indent=2) + "\n", encoding="utf-8"
-    )
-    items = out_dir / "items.jsonl"
-    _repair_tail(items)
-    return {(r["mode"], r["id"]) for r in read_items(items)}
+    runfiles.claim_out(out_dir, config.identity(), asdict(config) | {"modes": list(config.modes)})
+    return {(r["mode"], r["id"]) for r in runfiles.read_items(out_dir / runfiles.ITEMS)}
 
 
 def answer_record(answer: object) -> dict:
@@ -142,14 +107,15 @@ def run_eval(
     *,
     answer_fn: Callable[..., object] | None = None,
     judge: object | None = None,
-    progress: bool = True,
+    progress: Progress | None = None,
     on_item: Callable[[dict], None] | None = None,
     concurrency: int = 1,
 ) -> dict:
     """Run every (mode, question) pair not yet in OUT/items.jsonl, then write results.json and the report.
 
     ``generator_for(mode)`` returns the Generator for a mode (called lazily, once per mode that has work).
-    ``on_item`` is called after each record is written (tests use it to simulate an interruption).
+    ``progress(stage, done, total, detail)`` is told about each item (None: silent; the CLI passes its
+    display). ``on_item`` is called after each record is written (tests use it to simulate an interruption).
     ``concurrency`` N keeps up to N server requests in flight (ragcds.evaluate.concurrency); records are
     written in the same order as a sequential run.
     """
@@ -168,7 +134,7 @@ def run_eval(
     retrieval_s = time.perf_counter() - t0
     answer_fn = answer_fn or default_answer_fn()
     gens: dict[str, object] = {}
-    items_path = out_dir / "items.jsonl"
+    items_path = out_dir / runfiles.ITEMS
 
     overlap = Overlap()  # --- concurrency hook: run_one runs on worker threads when concurrency > 1
 
@@ -180,15 +146,13 @@ def run_eval(
             rec = _run_item(config, q, mode, stored[q.question], retriever, g, answer_fn, j)
         return rec | ({"extra": q.extra} if q.extra else {})
 
-    with items_path.open("a", encoding="utf-8") as fh, _progress(progress, len(todo)) as (bar, task):
-        for (q, mode), rec in ordered_map(run_one, todo, concurrency):
-            if bar:
-                bar.update(task, description=f"{mode:<11} {q.id}")
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-            if bar:
-                bar.advance(task)
+    if progress and todo:
+        progress("eval", 0, len(todo), "")
+    with items_path.open("a", encoding="utf-8") as fh:
+        for n, ((q, mode), rec) in enumerate(ordered_map(run_one, todo, concurrency), 1):
+            runfiles.append_record(fh, rec)
+            if progress:
+                progress("eval", n, len(todo), f"{mode:<11} {q.id}")
             if on_item:
                 on_item(rec)
     results = finalize(out_dir, extra_timings={"retrieval_s_this_session": round(retrieval_s, 2)})
@@ -271,7 +235,7 @@ def rescore(out_dir: Path, index_dir: Path) -> int:
     from ragcds.evaluate.dataset import load_questions
 
     out_dir = Path(out_dir)
-    cfg = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    cfg = runfiles.read_config(out_dir)
     qpath = Path(cfg["questions"])
     if not qpath.is_file() or sha256_file(qpath) != cfg["questions_sha256"]:
         raise RagcdsError(
@@ -279,7 +243,7 @@ def rescore(out_dir: Path, index_dir: Path) -> int:
         )
     texts = _index_texts(index_dir, cfg.get("index_version", ""))
     qs = {q.id: q for q in load_questions(qpath)}
-    items = read_items(out_dir / "items.jsonl")
+    items = runfiles.read_items(out_dir / runfiles.ITEMS)
     needed = {
         p["chunk_id"]
         for it in items
@@ -305,53 +269,18 @@ def rescore(out_dir: Path, index_dir: Path) -> int:
         if judge is not None:
             it["metrics"]["judge_score"] = judge
         n += 1
-    write_text_atomic(out_dir / "items.jsonl", jsonl_text(items))
+    runfiles.write_items(out_dir, items)
     return n
-
-
-class _progress:
-    """A rich progress bar with ETA, or nothing."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total, self.bar = enabled and total > 0, total, None
-
-    def __enter__(self):
-        if not self.enabled:
-            return None, None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        from ragcds.cli.common import console
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.bar.__enter__()
-        return self.bar, self.bar.add_task("eval", total=self.total)
-
-    def __exit__(self, *exc):
-        if self.bar:
-            self.bar.__exit__(*exc)
-        return False
 
 
 def finalize(out_dir: Path, extra_timings: dict | None = None) -> dict:
     """Aggregate items.jsonl into results.json and regenerate report.md and the plots."""
-    from ragcds.evaluate.compare import mode_deltas
-    from ragcds.evaluate.report import write_report
-
     out_dir = Path(out_dir)
-    cfg = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
-    items = read_items(out_dir / "items.jsonl")
+    cfg = runfiles.read_config(out_dir)
+    items = runfiles.read_items(out_dir / runfiles.ITEMS)
     results = {"config": cfg, **aggregate(items, cfg["modes"]), "uplift": mode_deltas(items, cfg["modes"])}
     if extra_timings:
         results["timings"]["session"] = extra_timings
-    (out_dir / "results.json").write_text(
-        json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    runfiles.write_results(out_dir, results)
     write_report(out_dir)
     return results

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ragcds.config import GateSettings
 from ragcds.files import read_jsonl
 from ragcds.index import store
-from ragcds.index.embedders import Embedder
 
 
 @dataclass
@@ -170,16 +169,18 @@ def lost_digit_lines(data: VersionData) -> list[str]:
     return lost
 
 
+SectionSearch = Callable[[Path, Sequence[str], int], list[list[str]]]  # (version dir, queries, k) -> sections
+
+
 def retrieval_self_test(
     vdir: Path,
     data: VersionData,
-    embedder: Embedder,
+    search: SectionSearch,
     settings: GateSettings,
     priority_sections: Iterable[str] = (),
 ) -> tuple[int, int, list[str]]:
-    """(hits, queried, misses): each sampled section's title must retrieve a chunk of it in the top k."""
-    from ragcds.retrieve import HybridRetriever
-
+    """(hits, queried, misses): each sampled section's title must retrieve a chunk of it in the top k.
+    ``search`` is ``ragcds.retrieve.version_search(embedder)`` (passed in by the caller)."""
     titles: dict[str, str] = {}
     for c in data.chunks:
         if c["section"] and c["title"].strip():
@@ -193,21 +194,15 @@ def retrieval_self_test(
         sample = first + rng.sample(rest, settings.self_test_sample - len(first))
     if not sample:
         return 0, 0, []
-    loaded = store.load_index(vdir, embedder_id=embedder.id)
-    retriever = HybridRetriever(loaded, embedder)
-    results = retriever.search_many([titles[n] for n in sample], k=settings.self_test_top_k)
-    misses = [
-        f"§{n} {titles[n]}"
-        for n, hits in zip(sample, results, strict=True)
-        if not any(h.chunk.section == n for h in hits)
-    ]
+    results = search(vdir, [titles[n] for n in sample], settings.self_test_top_k)
+    misses = [f"§{n} {titles[n]}" for n, sections in zip(sample, results, strict=True) if n not in sections]
     return len(sample) - len(misses), len(sample), misses
 
 
 def run_gates(
     new_vdir: Path,
     prev_vdir: Path | None,
-    embedder: Embedder,
+    search: SectionSearch,
     settings: GateSettings | None = None,
     priority_sections: Iterable[str] = (),
 ) -> GateReport:
@@ -287,7 +282,7 @@ def run_gates(
         out.append(GateResult("dose_patterns", True, str(doses), "informational (no previous version)"))
 
     out.append(_instructions_gate(new, old))
-    hits, queried, misses = retrieval_self_test(new_vdir, new, embedder, s, priority_sections)
+    hits, queried, misses = retrieval_self_test(new_vdir, new, search, s, priority_sections)
     rate = hits / queried if queried else 1.0
     out.append(
         GateResult(

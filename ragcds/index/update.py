@@ -34,6 +34,7 @@ from ragcds.index.gates import GateReport, run_gates
 from ragcds.ingest.chunk import Chunk
 from ragcds.ingest.pagecache import CachedPageReader
 from ragcds.ingest.pipeline import Progress
+from ragcds.retrieve import version_search
 
 PAUSE_ENV = "RAGCDS_TEST_PAUSE_AT"
 
@@ -130,7 +131,7 @@ def update_index(
     if progress:
         progress("gates", 0, 1)
     gates = run_gates(
-        new_vdir, prev_vdir, embedder, settings.gates, priority_sections=counts.changed_sections
+        new_vdir, prev_vdir, version_search(embedder), settings.gates, priority_sections=counts.changed_sections
     )
     if progress:
         progress("gates", 1, 1)
