@@ -198,3 +198,17 @@ def test_clinical_wording_is_not_instruction_like(text):
     from ragcds.index.gates import instruction_like
 
     assert instruction_like(text) == []
+
+
+def test_force_needs_a_reason_in_every_path(live, editions):
+    """One check (versions.require_reason) for update, activate and the three CLI commands."""
+    before = store.current_version(live)
+    with pytest.raises(RagcdsError, match="--force needs --reason"):
+        update_index(editions[1], live, FakeEmbedder(64), "fake:64", force=True, reason="  ")
+    with pytest.raises(RagcdsError, match="--force needs --reason"):
+        versions.activate(live, before, force=True)
+    runner = CliRunner()
+    for args in (["ingest", str(editions[1])], ["index", "update", str(editions[1])], ["index", "activate", before]):
+        r = runner.invoke(app, [*args, "--force", "--index", str(live)])
+        assert r.exit_code == 1 and "--force needs --reason" in r.output, args
+    assert store.current_version(live) == before

@@ -136,10 +136,7 @@ def update(
 
     start = time.perf_counter()
     check_pdf_file(pdf)
-    if force and not reason.strip():
-        raise typer.BadParameter(
-            '--force needs --reason "why this version may go live"', param_hint="--reason"
-        )
+    versions.require_reason(force, reason)
     emb = load_embedder(embedder)
     progress, progress_fn = progress_display()
     with progress:
@@ -232,8 +229,7 @@ def activate(
     """Make a complete version live (rollback); a version never gated is gated first; failed ones need --force."""
     from ragcds.index.embedders import load_embedder
 
-    if force and not reason.strip():
-        raise typer.BadParameter('--force needs --reason "why this version may go live"', param_hint="--reason")
+    versions.require_reason(force, reason)
     row = versions.activate(
         index, version_id, force=force, reason=reason, embedder=load_embedder(embedder) if embedder else None
     )

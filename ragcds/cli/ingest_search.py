@@ -18,6 +18,7 @@ from ragcds.cli.index_admin import gate_table, print_outcome
 from ragcds.cli.progress import progress_display
 from ragcds.config import Settings
 from ragcds.errors import BadQuestionFile, InputPDFError
+from ragcds.index import versions
 from ragcds.index.build import BuildReport
 from ragcds.index.embedders import load_embedder
 from ragcds.index.update import update_index
@@ -64,8 +65,7 @@ def ingest(
         pdf = Path(env)
     start = time.perf_counter()
     check_pdf_file(pdf)
-    if force and not reason.strip():
-        raise typer.BadParameter('--force needs --reason "why this version may go live"', param_hint="--reason")
+    versions.require_reason(force, reason)
     emb = load_embedder(embedder)
     progress, update = progress_display()
     with progress:

@@ -102,10 +102,7 @@ def update_index(
     ``ragcds ingest`` runs this too (``event="ingest"``), so a wrong PDF cannot silently replace an index."""
     settings = settings or Settings()
     index_dir = Path(index_dir)
-    if force and not reason.strip():
-        raise RagcdsError(
-            '--force needs --reason "why this version may go live" (it is recorded with the version)'
-        )
+    versions.require_reason(force, reason)
     seconds: dict[str, float] = {}
     previous = store.current_version(index_dir)
     # compared with the live version only when it is intact (a damaged one is replaced like a first build)

@@ -31,6 +31,13 @@ from ragcds.index.history import (  # noqa: F401 - re-exported: versions is the 
 from ragcds.retrieve import version_search
 
 
+def require_reason(force: bool, reason: str) -> None:
+    """``--force`` needs ``--reason`` (recorded with the version): the one check for ingest, update and
+    activate, in the CLI (before anything is loaded) and in the library alike."""
+    if force and not reason.strip():
+        raise RagcdsError('--force needs --reason "why this version may go live" (it is recorded with the version)')
+
+
 def version_dir(index_dir: Path, version_id: str) -> Path:
     """``INDEX/versions/<id>``; refuses an id that is a path or leaves the index (BadVersionId)."""
     return store.version_path(index_dir, version_id)
@@ -106,8 +113,7 @@ def activate(
     first; one whose gates failed needs ``force`` and a reason. Returns the history row (plus
     ``gate_report`` when the gates ran now)."""
     index_dir = Path(index_dir)
-    if force and not reason.strip():
-        raise RagcdsError('--force needs --reason "why this version may go live" (it is recorded)')
+    require_reason(force, reason)
     with store.writer_lock(index_dir, create=False):
         vdir = check_complete(index_dir, version_id)
         version_id = vdir.name
