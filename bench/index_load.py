@@ -63,7 +63,7 @@ def main() -> None:
     base = median_ms(lambda: unverified_load(args.index), args.repeat)
     verified = median_ms(lambda: store.load_index(args.index), args.repeat)
     full = median_ms(lambda: versions.verify(args.index), args.repeat)
-    print(f"index {vdir} ({store.read_manifest(vdir)['chunk_count']} chunks)")
+    print(f"index {vdir} ({store.read_manifest(vdir).chunk_count} chunks)")
     print(f"open without verification (baseline): {base:7.1f} ms  ({loaded / 1e6:.1f} MB loaded)")
     print(f"open with sha256 verification:        {verified:7.1f} ms  (+{verified - base:.1f} ms, "
           f"ratio {verified / base:.2f}x)")

@@ -16,6 +16,7 @@ from ragcds.fusion import NamedSections, best_per_group, fuse, named_boost, rank
 from ragcds.index import store
 from ragcds.index.embedders import Embedder, load_query_embedder
 from ragcds.index.sections import SectionIndex
+from ragcds.index.version import VersionData
 from ragcds.ingest.chunk import Chunk
 from ragcds.lexicon import Lexicon, strip_measurements
 from ragcds.population import Population, conflicts, question_population, section_population
@@ -148,7 +149,7 @@ class HybridRetriever:
         with another's files."""
         vdir = store.resolve_version_dir(Path(index_dir))
         manifest = store.read_manifest(vdir)
-        embedder = embedder or load_query_embedder(manifest["embedder"].get("ref", "default"))
+        embedder = embedder or load_query_embedder(manifest.embedder.ref)
         index = store.load_index(vdir, embedder_id=embedder.id)
         try:
             sections = SectionIndex.load(vdir, len(index.chunks))
@@ -319,15 +320,12 @@ class HybridRetriever:
         return next(c.title for c in self.chunks if c.section == name)
 
 
-SectionSearch = Callable[[Path, Sequence[str], int], list[list[str]]]  # (version dir, queries, k) -> sections
+def version_search(embedder: Embedder) -> Callable[[VersionData, Sequence[str], int], list[list[str]]]:
+    """A search over one index version that answers, per query, the sections of its top-k hits: what the
+    re-indexing gates' retrieval self-test needs (they get it passed in and never import retrieval)."""
 
-
-def version_search(embedder: Embedder) -> SectionSearch:
-    """A search over one version directory that answers, per query, the sections of its top-k hits: what
-    the re-indexing gates' retrieval self-test needs (they get it passed in and never import retrieval)."""
-
-    def search(vdir: Path, queries: Sequence[str], k: int) -> list[list[str]]:
-        retriever = HybridRetriever(store.load_index(vdir, embedder_id=embedder.id), embedder)
+    def search(data: VersionData, queries: Sequence[str], k: int) -> list[list[str]]:
+        retriever = HybridRetriever(data.open(embedder.id), embedder)
         return [[h.chunk.section for h in hits] for hits in retriever.search_many(list(queries), k=k)]
 
     return search

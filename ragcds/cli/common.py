@@ -87,7 +87,7 @@ def open_retriever(index: Path, embedder_ref: str | None = None):
     try:
         return HybridRetriever.open(index)
     except ModelNotFound as exc:
-        built = store.read_manifest(store.resolve_version_dir(index)).get("embedder", {}).get("ref", "default")
+        built = store.read_manifest(store.resolve_version_dir(index)).embedder.ref
         raise ModelNotFound(
             f"the index {index} was built with embedder {built!r}, which cannot be loaded here "
             f"({str(exc).split(' — ')[0]}) — point at its folder: --embedder PATH (or RAGCDS_EMBEDDER=PATH)"

@@ -24,8 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ragcds.config import Settings
-from ragcds.files import read_jsonl
-from ragcds.index import store
+from ragcds.index.version import VersionData
 from ragcds.index.versions import resolve_ref
 from ragcds.ingest.chunk import Chunk
 from ragcds.ingest.pdf import check_pdf_file
@@ -88,11 +87,8 @@ def load_edition(ref: str | Path, settings: Settings | None = None) -> Edition:
         parsed = parse_pdf(path, settings or Settings())
         pages = [{"pdf_page": p.pdf_page, "label": p.label, "lines": list(p.lines)} for p in parsed.clean]
         return edition_from_chunks(str(ref), f"pdf:{parsed.sha256[:12]}", parsed.chunks, pages)
-    vdir = resolve_ref(ref)
-    manifest = store.read_manifest(vdir)
-    chunks = [Chunk.from_dict(d) for d in read_jsonl(vdir / "chunks.jsonl")]
-    pages = read_jsonl(vdir / "pages.jsonl") if (vdir / "pages.jsonl").exists() else []
-    return edition_from_chunks(str(ref), manifest["version_id"], chunks, pages)
+    data = VersionData.load(resolve_ref(ref))
+    return edition_from_chunks(str(ref), data.manifest.version_id, data.chunks, data.pages)
 
 
 @dataclass

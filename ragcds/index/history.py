@@ -87,17 +87,17 @@ def version_rows(index_dir: Path) -> list[dict]:
     live = current_version(Path(index_dir))
     rows = []
     for m in list_versions(Path(index_dir)):
-        vid = m["version_id"]
+        vid = m.version_id
         vdir = version_path(index_dir, vid)
         rows.append(
             {
                 "version_id": vid,
-                "built_at": m.get("built_at", ""),
-                "source_file": m.get("source", {}).get("file", ""),
-                "source_sha256": m.get("source", {}).get("sha256", ""),
-                "pages": m.get("source", {}).get("pages"),
-                "chunks": m.get("chunk_count"),
-                "embedder": m.get("embedder", {}).get("id", ""),
+                "built_at": m.built_at,
+                "source_file": m.source.file,
+                "source_sha256": m.source.sha256,
+                "pages": m.source.pages,
+                "chunks": m.chunk_count,
+                "embedder": m.embedder.id,
                 "live": vid == live,
                 "gates": gate_status(vdir),
                 "_written": (vdir / MANIFEST).stat().st_mtime_ns,

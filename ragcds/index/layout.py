@@ -8,11 +8,13 @@ Version ids are folder names directly inside ``INDEX/versions`` — never paths.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 from ragcds.errors import BadVersionId, IndexNotFound
+from ragcds.index.manifest import Manifest
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
@@ -76,7 +78,7 @@ def current_version(index_dir: Path) -> str | None:
         return None
 
 
-def list_versions(index_dir: Path) -> list[dict]:
+def list_versions(index_dir: Path) -> list[Manifest]:
     """The manifest of every complete version (unparsed ones skipped), with its folder name as version_id."""
     vroot = index_dir / VERSIONS
     if not vroot.is_dir():
@@ -90,5 +92,5 @@ def list_versions(index_dir: Path) -> list[dict]:
         except (OSError, ValueError):
             continue  # an unreadable manifest: not a usable version (`ragcds index verify` reports it)
         if isinstance(manifest, dict):
-            out.append({**manifest, "version_id": d.name})  # the folder name is the id
+            out.append(dataclasses.replace(Manifest.from_dict(manifest), version_id=d.name))  # folder name = id
     return out

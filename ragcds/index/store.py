@@ -55,21 +55,22 @@ from ragcds.index.layout import (  # noqa: F401 - the store's public names live 
     require_index,
     version_path,
 )
-from ragcds.index.lexical import LexicalIndex
+from ragcds.index.lexical import TOKENIZER_ID, LexicalIndex
+from ragcds.index.manifest import Manifest
 from ragcds.ingest.chunk import Chunk
 
 
 @dataclass
 class LoadedIndex:
     path: Path  # the version directory
-    manifest: dict
+    manifest: Manifest
     chunks: list[Chunk]
     dense: DenseIndex
     lexical: LexicalIndex
 
     @property
     def version_id(self) -> str:
-        return self.manifest["version_id"]
+        return self.manifest.version_id
 
 
 @contextlib.contextmanager
@@ -179,9 +180,9 @@ def recovery_hint(index_dir: Path, broken: str | None) -> str:
     if target:
         return f"roll back to the intact version {target}: ragcds index activate {target} --index {root}"
     ref = None
-    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):  # the embedder it was built with
-        ref = json.loads((root / VERSIONS / str(broken) / MANIFEST).read_text(encoding="utf-8"))["embedder"]["ref"]
-    return f"rebuild it from the guideline PDF: {build_hint(root, ref if isinstance(ref, str) else None)}"
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):  # the embedder it was built with
+        ref = Manifest.from_dict(json.loads((root / VERSIONS / str(broken) / MANIFEST).read_text("utf-8"))).embedder.ref
+    return f"rebuild it from the guideline PDF: {build_hint(root, ref)}"
 
 
 def resolve_version_dir(index_dir: Path) -> Path:
@@ -205,34 +206,47 @@ def resolve_version_dir(index_dir: Path) -> Path:
     return vdir
 
 
-def read_manifest(vdir: Path) -> dict:
+def read_manifest(vdir: Path) -> Manifest:
+    """The version's manifest; refuses an unreadable one or one of another format, naming the fix."""
     vdir = Path(vdir)
     try:
-        manifest = json.loads((vdir / MANIFEST).read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict):
+        raw = json.loads((vdir / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as exc:
+        manifest = Manifest.from_dict(raw)
+    except (OSError, ValueError, TypeError) as exc:
         raise CorruptIndex(
             f"unreadable manifest in {vdir} ({exc}) — {recovery_hint(index_root(vdir), vdir.name)}"
         ) from exc
-    if manifest.get("format_version") != INDEX_FORMAT_VERSION:
+    if manifest.format_version != INDEX_FORMAT_VERSION:
         raise StaleIndex(
-            f"index at {vdir} has format {manifest.get('format_version')}, this ragcds reads "
-            f"{INDEX_FORMAT_VERSION} — rebuild it: {build_hint(index_root(vdir), _embedder_ref(manifest))}"
+            f"index at {vdir} has format {manifest.format_version}, this ragcds reads "
+            f"{INDEX_FORMAT_VERSION} — rebuild it: {build_hint(index_root(vdir), manifest.embedder.ref)}"
         )
     return manifest
 
 
-def _embedder_ref(manifest: dict) -> str | None:
-    ref = manifest.get("embedder", {}).get("ref") if isinstance(manifest.get("embedder"), dict) else None
-    return ref if isinstance(ref, str) else None
-
-
-def verify_version(vdir: Path, manifest: dict | None = None) -> list[str]:
+def verify_version(vdir: Path, manifest: Manifest | None = None) -> list[str]:
     """Problems with a version's files against its manifest (empty when every file is intact)."""
     vdir = Path(vdir)
     manifest = manifest if manifest is not None else read_manifest(vdir)
-    return file_problems(vdir, manifest.get("files"))
+    return file_problems(vdir, manifest.files)
+
+
+def check_compatible(manifest: Manifest, root: Path, embedder_id: str | None) -> None:
+    """Refuse a version built with another embedder than ``embedder_id`` or another BM25 tokenizer."""
+    built_with = manifest.embedder
+    if embedder_id is not None and built_with.id != embedder_id:
+        raise StaleIndex(
+            f"index {root} was built with embedder {built_with.id} but {embedder_id} is loaded — pass "
+            f"the embedder it was built with: --embedder {built_with.ref} (or "
+            f"RAGCDS_EMBEDDER), or rebuild it with yours: {build_hint(root)} --embedder REF"
+        )
+    if manifest.tokenizer != TOKENIZER_ID:
+        raise StaleIndex(
+            f"index {root} was built with BM25 tokenizer {manifest.tokenizer or '(none)'}, this ragcds uses "
+            f"{TOKENIZER_ID} — rebuild it: {build_hint(root, built_with.ref)}"
+        )
 
 
 def load_index(index_dir: Path, embedder_id: str | None = None) -> LoadedIndex:
@@ -240,27 +254,15 @@ def load_index(index_dir: Path, embedder_id: str | None = None) -> LoadedIndex:
     once: hashed and parsed from the same bytes). Refuses a version built with another embedder than
     ``embedder_id``."""
     vdir = resolve_version_dir(Path(index_dir))
+    return open_version(vdir, read_manifest(vdir), embedder_id)
+
+
+@contextlib.contextmanager
+def _damage_is_corrupt(vdir: Path) -> Iterator[None]:
+    """Mismatched or unparsable version files → CorruptIndex naming the recovery."""
     root = index_root(vdir)
-    manifest = read_manifest(vdir)
-    built_with = manifest.get("embedder", {})
-    if embedder_id is not None and built_with.get("id") != embedder_id:
-        raise StaleIndex(
-            f"index {root} was built with embedder {built_with.get('id')} but {embedder_id} is loaded — pass "
-            f"the embedder it was built with: --embedder {built_with.get('ref', 'default')} (or "
-            f"RAGCDS_EMBEDDER), or rebuild it with yours: {build_hint(root)} --embedder REF"
-        )
-    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     try:
-        raw = verified_bytes(vdir, "chunks.jsonl", files)
-        dense_raw = verified_bytes(vdir, "dense.faiss", files)
-        bm25 = [n for n in files if n.startswith("bm25/")]
-        if not bm25:
-            raise Mismatch("the manifest lists no bm25 files")
-        for name in bm25:
-            verified_bytes(vdir, name, files)
-        chunks = [Chunk.from_dict(json.loads(x)) for x in raw.decode("utf-8").splitlines() if x.strip()]
-        dense = DenseIndex.from_bytes(dense_raw)
-        lexical = LexicalIndex.load(vdir / "bm25")
+        yield
     except Mismatch as exc:
         raise CorruptIndex(
             f"version {vdir.name} of {root} is damaged: {exc} — {recovery_hint(root, vdir.name)}"
@@ -269,13 +271,42 @@ def load_index(index_dir: Path, embedder_id: str | None = None) -> LoadedIndex:
         raise CorruptIndex(
             f"index files in {vdir} are damaged ({exc}) — {recovery_hint(root, vdir.name)}"
         ) from exc
-    if not (len(chunks) == dense.size == manifest.get("chunk_count")):
+
+
+def read_chunks(vdir: Path, manifest: Manifest) -> list[Chunk]:
+    """The version's chunks, from bytes checked against the manifest."""
+    with _damage_is_corrupt(vdir):
+        raw = verified_bytes(vdir, "chunks.jsonl", manifest.files)
+        return [Chunk.from_dict(json.loads(x)) for x in raw.decode("utf-8").splitlines() if x.strip()]
+
+
+def read_dense(vdir: Path, manifest: Manifest) -> DenseIndex:
+    """The version's FAISS index, from bytes checked against the manifest."""
+    with _damage_is_corrupt(vdir):
+        return DenseIndex.from_bytes(verified_bytes(vdir, "dense.faiss", manifest.files))
+
+
+def open_version(vdir: Path, manifest: Manifest, embedder_id: str | None = None,
+                 chunks: list[Chunk] | None = None) -> LoadedIndex:
+    """A version ready for search; ``chunks`` already read (and checked) by the caller are not read again."""
+    root = index_root(vdir)
+    check_compatible(manifest, root, embedder_id)
+    chunks = chunks if chunks is not None else read_chunks(vdir, manifest)
+    dense = read_dense(vdir, manifest)
+    with _damage_is_corrupt(vdir):
+        bm25 = [n for n in manifest.files if n.startswith("bm25/")]
+        if not bm25:
+            raise Mismatch("the manifest lists no bm25 files")
+        for name in bm25:
+            verified_bytes(vdir, name, manifest.files)
+        lexical = LexicalIndex.load(vdir / "bm25")
+    if not (len(chunks) == dense.size == manifest.chunk_count):
         raise CorruptIndex(
             f"index in {vdir} is inconsistent ({len(chunks)} chunks, {dense.size} vectors, manifest says "
-            f"{manifest.get('chunk_count')}) — {recovery_hint(root, vdir.name)}"
+            f"{manifest.chunk_count}) — {recovery_hint(root, vdir.name)}"
         )
-    if dense.dim != built_with.get("dim"):
+    if dense.dim != manifest.embedder.dim:
         raise CorruptIndex(
-            f"vector dimension {dense.dim} ≠ manifest {built_with.get('dim')} — {recovery_hint(root, vdir.name)}"
+            f"vector dimension {dense.dim} ≠ manifest {manifest.embedder.dim} — {recovery_hint(root, vdir.name)}"
         )
     return LoadedIndex(path=vdir, manifest=manifest, chunks=chunks, dense=dense, lexical=lexical)

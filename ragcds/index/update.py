@@ -25,13 +25,12 @@ from pathlib import Path
 
 from ragcds.config import Settings
 from ragcds.errors import RagcdsError
-from ragcds.files import read_jsonl
 from ragcds.index import store, versions
 from ragcds.index.build import BuildReport, build_index
 from ragcds.index.diff import ChangeCounts, classify_changes
 from ragcds.index.embedders import Embedder
 from ragcds.index.gates import GateReport, run_gates
-from ragcds.ingest.chunk import Chunk
+from ragcds.index.version import VersionData
 from ragcds.ingest.pagecache import CachedPageReader
 from ragcds.ingest.pipeline import Progress
 from ragcds.retrieve import version_search
@@ -80,12 +79,6 @@ class UpdateReport:
         }
 
 
-def _load_chunks(vdir: Path | None) -> list[Chunk]:
-    if vdir is None:
-        return []
-    return [Chunk.from_dict(d) for d in read_jsonl(vdir / "chunks.jsonl")]
-
-
 def update_index(
     pdf: Path,
     index_dir: Path,
@@ -99,7 +92,9 @@ def update_index(
 ) -> UpdateReport:
     """Build a new version inactive, gate it, then swap CURRENT (or keep it inactive when a gate fails).
 
-    ``ragcds ingest`` runs this too (``event="ingest"``), so a wrong PDF cannot silently replace an index."""
+    ``ragcds ingest`` runs this too (``event="ingest"``), so a wrong PDF cannot silently replace an index.
+    Each version is read once (:class:`VersionData`) and handed to the change counts, the vector reuse and
+    the gates."""
     settings = settings or Settings()
     index_dir = Path(index_dir)
     versions.require_reason(force, reason)
@@ -107,6 +102,7 @@ def update_index(
     previous = store.current_version(index_dir)
     # compared with the live version only when it is intact (a damaged one is replaced like a first build)
     prev_vdir = versions.intact_live_version(index_dir) if previous else None
+    old = VersionData.load(prev_vdir) if prev_vdir else None
 
     def staged(stage: str, done: int, total: int) -> None:
         if progress:
@@ -116,40 +112,47 @@ def update_index(
 
     t = time.perf_counter()
     reader = CachedPageReader(index_dir)
-    build = build_index(
-        pdf, index_dir, embedder, embedder_ref, settings, progress=staged, activate=False, reader=reader
-    )
+    build = build_index(pdf, index_dir, embedder, embedder_ref, settings, progress=staged, activate=False,
+                        reader=reader, previous=old, reuse_live=False)
     seconds["build"] = time.perf_counter() - t
-
-    new_vdir = index_dir / store.VERSIONS / build.version_id
+    new = VersionData.load(index_dir / store.VERSIONS / build.version_id)
     pause_point("built")
-    counts = classify_changes(_load_chunks(prev_vdir), _load_chunks(new_vdir))
+    counts = classify_changes(old.chunks if old else [], new.chunks)
     t = time.perf_counter()
-    if progress:
-        progress("gates", 0, 1)
-    gates = run_gates(
-        new_vdir, prev_vdir, version_search(embedder), settings.gates, priority_sections=counts.changed_sections
-    )
-    if progress:
-        progress("gates", 1, 1)
+    gates = _run_gates(new, old, embedder, settings, counts, progress)
     seconds["gates"] = time.perf_counter() - t
     pause_point("gated")
+    t = time.perf_counter()
+    go, forced = _decide(index_dir, previous, build, gates, counts, force, reason, event, pdf)
+    seconds["swap"] = time.perf_counter() - t
+    return UpdateReport(str(index_dir), previous, build.version_id, go, forced, reason, counts, build, gates,
+                        seconds, {"hits": reader.hits, "misses": reader.misses})
+
+
+def _run_gates(new: VersionData, old: VersionData | None, embedder: Embedder, settings: Settings,
+               counts: ChangeCounts, progress: Progress | None) -> GateReport:
+    if progress:
+        progress("gates", 0, 1)
+    report = run_gates(new, old, version_search(embedder), settings.gates, priority_sections=counts.changed_sections)
+    if progress:
+        progress("gates", 1, 1)
+    return report
+
+
+def _decide(index_dir: Path, previous: str | None, build: BuildReport, gates: GateReport, counts: ChangeCounts,
+            force: bool, reason: str, event: str, pdf: Path) -> tuple[bool, bool]:
+    """Record the decision (activation.json, history.jsonl) and swap CURRENT when it goes live; returns
+    (went live, forced)."""
+    new_vdir = index_dir / store.VERSIONS / build.version_id
     same = previous is not None and build.version_id == previous
     go = gates.passed or force
+    forced = bool(force and not gates.passed)
     record = {
-        "version_id": build.version_id,
-        "decided_at": versions.now_iso(),
-        "previous": previous,
-        "status": "live-candidate" if go else "blocked",
-        "forced": bool(force and not gates.passed),
-        "reason": reason,
-        "gates": gates.to_dict(),
-        "counts": counts.to_dict(),
-        "embedded": build.embedded,
-        "reused": build.reused,
+        "version_id": build.version_id, "decided_at": versions.now_iso(), "previous": previous,
+        "status": "live-candidate" if go else "blocked", "forced": forced, "reason": reason,
+        "gates": gates.to_dict(), "counts": counts.to_dict(), "embedded": build.embedded, "reused": build.reused,
         "source": str(pdf),
     }
-    t = time.perf_counter()
     with store.writer_lock(index_dir):
         if store.current_version(index_dir) != previous:
             raise RagcdsError(
@@ -163,31 +166,9 @@ def update_index(
             store.set_current(index_dir, build.version_id)
             pause_point("swapped")
         versions.append_history(
-            index_dir,
-            event if go else "blocked",
-            **{
-                "from": previous,
-                "to": build.version_id if go else previous,
-                "candidate": build.version_id,
-                "gates_passed": gates.passed,
-                "failed_gates": gates.failed,
-                "forced": record["forced"],
-                "reason": reason,
-                "counts": counts.to_dict(),
-                "embedded": build.embedded,
-            },
+            index_dir, event if go else "blocked",
+            **{"from": previous, "to": build.version_id if go else previous, "candidate": build.version_id,
+               "gates_passed": gates.passed, "failed_gates": gates.failed, "forced": forced, "reason": reason,
+               "counts": counts.to_dict(), "embedded": build.embedded},
         )
-    seconds["swap"] = time.perf_counter() - t
-    return UpdateReport(
-        str(index_dir),
-        previous,
-        build.version_id,
-        go,
-        record["forced"],
-        reason,
-        counts,
-        build,
-        gates,
-        seconds,
-        {"hits": reader.hits, "misses": reader.misses},
-    )
+    return go, forced

@@ -28,6 +28,7 @@ from ragcds.index.history import (  # noqa: F401 - re-exported: versions is the 
     version_rows,
     write_activation,
 )
+from ragcds.index.version import VersionData
 from ragcds.retrieve import version_search
 
 
@@ -81,9 +82,9 @@ def gate_version(index_dir: Path, vdir: Path, embedder: Embedder | None = None, 
     """Run the validation gates on a version that has none recorded (compared with the live version when
     that one is intact) and record the result in its activation.json. Returns the GateReport."""
     manifest = store.read_manifest(vdir)
-    emb = embedder or load_embedder(manifest.get("embedder", {}).get("ref", "default"))
+    emb = embedder or load_embedder(manifest.embedder.ref)
     prev = intact_live_version(index_dir, exclude=vdir.name)
-    report = run_gates(vdir, prev, version_search(emb), settings)
+    report = run_gates(VersionData.load(vdir), VersionData.load(prev) if prev else None, version_search(emb), settings)
     write_activation(
         vdir,
         {
@@ -229,7 +230,7 @@ def verify(index_dir: Path, all_versions: bool = False) -> dict:
         vdir = vroot / vid
         try:
             manifest = store.read_manifest(vdir)
-            problems, files = store.verify_version(vdir, manifest), len(manifest.get("files") or {})
+            problems, files = store.verify_version(vdir, manifest), len(manifest.files)
         except RagcdsError as exc:
             problems, files = [str(exc).split(" — ")[0]], 0
         rows.append({"version_id": vid, "live": vid == live, "files": files, "problems": problems})
