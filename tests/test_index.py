@@ -169,6 +169,16 @@ def test_missing_and_stale_index_errors(tmp_path, built):
         register_embedder("fake", lambda arg: FakeEmbedder(int(arg or 64)))
 
 
+def test_index_built_with_another_bm25_tokenizer_is_refused(built):
+    index_dir, _, _ = built
+    vdir = store.resolve_version_dir(index_dir)
+    manifest = json.loads((vdir / "manifest.json").read_text())
+    manifest["lexical"]["tokenizer"] = "ragcds-bm25-tok-v0"
+    (vdir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StaleIndex, match=r"BM25 tokenizer ragcds-bm25-tok-v0.*rebuild it: ragcds ingest PDF"):
+        store.load_index(index_dir)
+
+
 def test_corrupt_version_is_refused(built):
     index_dir, _, _ = built
     vdir = store.resolve_version_dir(index_dir)

@@ -91,46 +91,26 @@ def run_cmd(
     ] = 1,
 ) -> None:
     """Run an evaluation (resumable: rerun the same command to continue)."""
-    from ragcds.cli.common import console
     from ragcds.cli.progress import progress_display
-    from ragcds.evaluate.dataset import extra_fields, load_questions
+    from ragcds.evaluate.dataset import load_questions
     from ragcds.evaluate.runner import LLM_MODES, RunConfig, run_eval
     from ragcds.files import sha256_file
     from ragcds.retrieve import HybridRetriever
 
     qs = load_questions(questions, limit)
-    if extra_fields(qs):
-        console.print(f"note: question fields not used by the metrics: {', '.join(extra_fields(qs))} (kept in "
-                      "items.jsonl under `extra`)")
     mode_list = _modes(modes, model)
-    if concurrency > 1 and not _remote(model, backend, mode_list):
-        console.print(f"note: --concurrency {concurrency} applies to an OpenAI-compatible server (--model "
-                      "http://HOST:PORT/v1); local backends run one item at a time")
+    _notes(qs, mode_list, model, backend, concurrency)
     out_dir = out_dir or Path("eval") / "runs" / questions.stem
-    RunConfig(questions=str(questions), questions_sha256="", modes=mode_list, model=model).check()
-    retriever = HybridRetriever.open(index or default_index())
     config = RunConfig(
-        questions=str(questions),
-        questions_sha256=sha256_file(questions),
-        modes=mode_list,
-        model=model if LLM_MODES & set(mode_list) else None,
-        backend=backend,
-        format=fmt,
-        k=k,
-        policy=policy,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        index_version=retriever.version_id,
-        judge_model=judge_model if judge else None,
+        questions=str(questions), questions_sha256=sha256_file(questions), modes=mode_list,
+        model=model if LLM_MODES & set(mode_list) else None, backend=backend, format=fmt, k=k, policy=policy,
+        max_new_tokens=max_new_tokens, temperature=temperature, judge_model=judge_model if judge else None,
         limit=limit,
     )
-    config.check()
-    judge_obj = None
-    if judge:
-        from ragcds.evaluate.judge import Judge
-
-        judge_obj = Judge(judge, judge_model)
-        judge_obj.check()
+    config.check()  # before the index is opened: a bad mode or a missing model fails fast
+    retriever = HybridRetriever.open(index or default_index())
+    config.index_version = retriever.version_id
+    judge_obj = _judge(judge, judge_model)
 
     def generator_for(mode: str):
         from ragcds.generate.backends import load_generator
@@ -148,6 +128,33 @@ def run_cmd(
         print(f"interrupted: finished items are kept in {out_dir / 'items.jsonl'}; rerun the same command to "
               "continue", file=sys.stderr)
         raise typer.Exit(130) from None
+    _print_summary(results, mode_list, out_dir)
+
+
+def _notes(qs: list, mode_list: tuple[str, ...], model: str | None, backend: str, concurrency: int) -> None:
+    """Say what the run will not use: extra question fields, --concurrency with a local backend."""
+    from ragcds.cli.common import console
+    from ragcds.evaluate.dataset import extra_fields
+
+    if extra_fields(qs):
+        console.print(f"note: question fields not used by the metrics: {', '.join(extra_fields(qs))} (kept in "
+                      "items.jsonl under `extra`)")
+    if concurrency > 1 and not _remote(model, backend, mode_list):
+        console.print(f"note: --concurrency {concurrency} applies to an OpenAI-compatible server (--model "
+                      "http://HOST:PORT/v1); local backends run one item at a time")
+
+
+def _judge(url: str | None, model: str):
+    if not url:
+        return None
+    from ragcds.evaluate.judge import Judge
+
+    judge = Judge(url, model)
+    judge.check()
+    return judge
+
+
+def _print_summary(results: dict, mode_list: tuple[str, ...], out_dir: Path) -> None:
     r = results["retrieval"]["overall"]
     out.print(f"{results['n_questions']} questions; recall@5 {r['recall@5']['mean']}, MRR {r['mrr']['mean']}")
     for m in mode_list:

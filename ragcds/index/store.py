@@ -121,29 +121,8 @@ def write_version(
         lexical.save(tmp / "bm25")
         if write_extra:
             write_extra(tmp)
-        files = {
-            p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-            for p in sorted(tmp.rglob("*")) if p.is_file()
-        }
-        content_key = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:8]
-        version_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{content_key}"
-        manifest = {
-            **manifest,
-            "ragcds_version": __version__,
-            "format_version": INDEX_FORMAT_VERSION,
-            "version_id": version_id,
-            "chunk_count": len(chunks),
-            "files": files,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        final = versions / version_id
-        if final.exists() and (final / MANIFEST).exists() and not verify_version(final):
-            shutil.rmtree(tmp)  # same content built twice in one second: keep the existing (intact) copy
-        else:
-            if final.exists():  # a damaged or incomplete copy of the same id: set aside, never served again
-                os.replace(final, versions / f".damaged-{version_id}-{time.time_ns()}")
-            os.replace(tmp, final)
-        fsync_dir(versions)
+        version_id = _write_manifest(tmp, manifest, len(chunks))
+        final = _place(tmp, versions / version_id)
         if before_activate:
             before_activate(final)
         if activate:
@@ -152,6 +131,38 @@ def write_version(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_manifest(tmp: Path, manifest: dict, chunk_count: int) -> str:
+    """Write the manifest (last: it lists every other file with its sha256); returns the version id."""
+    files = {
+        p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(tmp.rglob("*")) if p.is_file()
+    }
+    content_key = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:8]
+    version_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{content_key}"
+    manifest = {
+        **manifest,
+        "ragcds_version": __version__,
+        "format_version": INDEX_FORMAT_VERSION,
+        "version_id": version_id,
+        "chunk_count": chunk_count,
+        "files": files,
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    return version_id
+
+
+def _place(tmp: Path, final: Path) -> Path:
+    """Rename the finished ``tmp`` folder to ``final`` (one os.replace)."""
+    if final.exists() and (final / MANIFEST).exists() and not verify_version(final):
+        shutil.rmtree(tmp)  # same content built twice in one second: keep the existing (intact) copy
+    else:
+        if final.exists():  # a damaged or incomplete copy of the same id: set aside, never served again
+            os.replace(final, final.parent / f".damaged-{final.name}-{time.time_ns()}")
+        os.replace(tmp, final)
+    fsync_dir(final.parent)
+    return final
 
 
 def set_current(index_dir: Path, version_id: str) -> None:
