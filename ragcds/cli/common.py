@@ -11,7 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from ragcds.config import debug_enabled, default_index_dir
+from ragcds.config import debug_enabled
 from ragcds.errors import RagcdsError
 
 console = Console(stderr=True, highlight=False)
@@ -26,11 +26,6 @@ IndexOpt = Annotated[
 ]
 
 
-DEFAULT_INDEX = Path("index")  # overridden by --index or RAGCDS_INDEX
-
-
-def default_index() -> Path:
-    return default_index_dir()
 
 
 def fail(message: str, code: int = 1) -> None:

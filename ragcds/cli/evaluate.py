@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ragcds.cli.common import default_index, handle_errors, out
+from ragcds.cli.common import handle_errors, out
+from ragcds.config import DEFAULT_INDEX_DIR
 
 eval_app = typer.Typer(help="Measure retrieval and the RAG uplift on question sets.", no_args_is_help=True)
 
@@ -59,8 +60,8 @@ def run_cmd(
         Path | None, typer.Option("--out", help="Run folder (default eval/runs/<questions>).")
     ] = None,
     index: Annotated[
-        Path | None, typer.Option("--index", envvar="RAGCDS_INDEX", help="Index directory (default ./index).")
-    ] = None,
+        Path, typer.Option("--index", envvar="RAGCDS_INDEX", help="Index directory.", show_default=True)
+    ] = DEFAULT_INDEX_DIR,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
     policy: Annotated[
         str, typer.Option("--policy", help="Treatment-question policy passed to answering.")
@@ -108,7 +109,7 @@ def run_cmd(
         limit=limit,
     )
     config.check()  # before the index is opened: a bad mode or a missing model fails fast
-    retriever = HybridRetriever.open(index or default_index())
+    retriever = HybridRetriever.open(index)
     config.index_version = retriever.version_id
     judge_obj = _judge(judge, judge_model)
 
@@ -191,11 +192,12 @@ def report_cmd(
         bool, typer.Option("--rescore", help="Re-score items.jsonl with the current metric rules first.")
     ] = False,
     index: Annotated[
-        Path | None,
+        Path,
         typer.Option(
-            "--index", envvar="RAGCDS_INDEX", help="Index holding the run's version (for --rescore)."
+            "--index", envvar="RAGCDS_INDEX", help="Index holding the run's version (for --rescore).",
+            show_default=True,
         ),
-    ] = None,
+    ] = DEFAULT_INDEX_DIR,
     recompute: Annotated[
         bool, typer.Option("--recompute", help="Re-aggregate results.json from items.jsonl.")
     ] = False,
@@ -207,7 +209,7 @@ def report_cmd(
     from ragcds.evaluate.runner import rescore as rescore_items
 
     if rescore:
-        out.print(f"re-scored {rescore_items(run, index or default_index())} items")
+        out.print(f"re-scored {rescore_items(run, index)} items")
     if rescore or recompute or not (run / "results.json").exists():
         if not (run / "config.json").exists():
             raise RagcdsError(f"{run} is not a run folder (no config.json); make one with `ragcds eval run`")

@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, console, handle_errors, out
+from ragcds.cli.common import IndexOpt, console, handle_errors, out
 from ragcds.cli.progress import progress_display
-from ragcds.config import Settings
+from ragcds.config import DEFAULT_INDEX_DIR, Settings
 from ragcds.index import versions
 from ragcds.index.diff import diff_refs, to_json, to_markdown
 from ragcds.index.gates import GateReport
@@ -121,7 +121,7 @@ def update(
     pdf: Annotated[
         Path, typer.Argument(help="The new guideline PDF (errata or new edition).", show_default=False)
     ],
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     embedder: EmbedderOpt = "default",
     force: Annotated[
         bool, typer.Option("--force", help="Go live even if a gate fails (needs --reason).")
@@ -145,7 +145,7 @@ def update(
             index,
             emb,
             embedder,
-            Settings(embedder=embedder),
+            Settings(),
             progress=progress_fn,
             force=force,
             reason=reason,
@@ -183,7 +183,7 @@ def diff(
 
 @index_app.command("versions")
 @handle_errors
-def list_versions(index: IndexOpt = DEFAULT_INDEX, json_out: JsonOpt = False) -> None:
+def list_versions(index: IndexOpt = DEFAULT_INDEX_DIR, json_out: JsonOpt = False) -> None:
     """List index versions: id, build time, source, chunks, gate status; the live one is marked."""
     rows = versions.version_rows(index)
     if json_out:
@@ -212,7 +212,7 @@ def list_versions(index: IndexOpt = DEFAULT_INDEX, json_out: JsonOpt = False) ->
 @handle_errors
 def activate(
     version_id: Annotated[str, typer.Argument(help="Version id (see: ragcds index versions).")],
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     force: Annotated[
         bool, typer.Option("--force", help="Activate a version whose gates failed or were not run (needs --reason).")
     ] = False,
@@ -243,7 +243,7 @@ def activate(
 @index_app.command()
 @handle_errors
 def verify(
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     all_versions: Annotated[bool, typer.Option("--all", help="Check every version, not only the live one.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -268,7 +268,7 @@ def gc(
     keep: Annotated[
         int, typer.Option("--keep", min=1, help="Newest complete versions to keep (plus the live one).")
     ] = 3,
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete old versions (never the live one) and leftovers of interrupted builds."""

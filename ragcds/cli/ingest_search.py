@@ -13,10 +13,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
+from ragcds.cli.common import IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
 from ragcds.cli.index_admin import gate_table, print_outcome
 from ragcds.cli.progress import progress_display
-from ragcds.config import Settings
+from ragcds.config import DEFAULT_INDEX_DIR, Settings
 from ragcds.errors import BadQuestionFile, InputPDFError
 from ragcds.index import versions
 from ragcds.index.build import BuildReport
@@ -49,7 +49,7 @@ def print_build_summary(report: BuildReport, elapsed: float, gates_s: float = 0.
 def ingest(
     pdf: Annotated[Path | None, typer.Argument(help="The guideline PDF (default: $UCG_PDF).",
                                                show_default=False)] = None,
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     embedder: Annotated[str, typer.Option(
         envvar="RAGCDS_EMBEDDER", help="'default' (packaged all-MiniLM-L6-v2) or a local sentence-transformers folder.",
     )] = "default",
@@ -69,7 +69,7 @@ def ingest(
     emb = load_embedder(embedder)
     progress, update = progress_display()
     with progress:
-        rep = update_index(pdf, index, emb, embedder, Settings(embedder=embedder), progress=update, force=force,
+        rep = update_index(pdf, index, emb, embedder, Settings(), progress=update, force=force,
                            reason=reason, event="ingest")
     build = dataclasses.replace(rep.build, activated=rep.activated)
     if json_out:
@@ -146,7 +146,7 @@ def search(
     sections: Annotated[bool, typer.Option("--sections",
                                            help="List the ranked sections (section, title, printed pages, "
                                                 "score) instead of passages.")] = False,
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     embedder: SearchEmbedderOpt = None,
 ) -> None:
     """Search the guideline: passages with section, title and printed page."""

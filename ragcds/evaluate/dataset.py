@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcds.errors import BadQuestionFile
+from ragcds.generate.base import TRIAGE_LEVELS
 
 KINDS: tuple[str, ...] = ("fact", "vignette", "treatment", "out_of_scope")
-TRIAGE: tuple[str, ...] = ("emergency", "urgent", "routine")
 FIELDS: tuple[str, ...] = (
     "id",
     "question",
@@ -95,8 +95,8 @@ def check_record(obj: object) -> list[str]:
             f"field 'key_facts': expected a list of non-empty lists of non-empty strings, got {_short(facts)}"
         )
     triage = obj["triage"]
-    if triage is not None and triage not in TRIAGE:
-        errs.append(f"field 'triage': {_short(triage)} is not null or one of {', '.join(TRIAGE)}")
+    if triage is not None and triage not in TRIAGE_LEVELS:
+        errs.append(f"field 'triage': {_short(triage)} is not null or one of {', '.join(TRIAGE_LEVELS)}")
     return errs
 
 

@@ -66,7 +66,7 @@ def _key(num: str) -> tuple[int, ...]:
     return tuple(int(x) for x in num.split("."))
 
 
-def clean_title(title: str) -> str:
+def heading_title(title: str) -> str:
     return re.sub(r"\s+", " ", _ICD.sub("", title)).strip(" -–:")
 
 
@@ -83,7 +83,7 @@ def parse_toc(pages: list[CleanPage]) -> tuple[list[TocEntry], set[int]]:
             continue
         toc_pages.add(page.pdf_page)
         for m in hits:
-            title = clean_title(m.group("title"))
+            title = heading_title(m.group("title"))
             num = m.group("num") or ""
             if not re.search(r"[A-Za-z]", title) or num in seen_numbers and num:
                 continue
@@ -169,7 +169,7 @@ class _TreeBuilder:
     def feed_line(self, page: CleanPage, line: str) -> None:
         if self.pending_title is not None:
             pending, self.pending_title = self.pending_title, None
-            pending.title = clean_title(line)
+            pending.title = heading_title(line)
             pending.heading_path = (f"Appendix {pending.number[1:]} {pending.title}",)
             return
         if self._appendix(line):
@@ -191,7 +191,7 @@ class _TreeBuilder:
         space) only counts when confirmed; dose lines ("2 mg ...") and numbers already seen never do."""
         num = m.group("num")
         key = _key(num)
-        title = clean_title(m.group("title"))
+        title = heading_title(m.group("title"))
         entry = self.toc_by_num.get(num)
         confirmed = entry is not None and _title_similar(entry.title, title)
         spaced = bool(m.group("space"))
@@ -208,7 +208,7 @@ class _TreeBuilder:
         if not (am and am.group("num") in (str(self.appendix_count + 1), chr(ord("A") + self.appendix_count))):
             return False
         self.appendix_count += 1
-        self._open(Section(number=f"A{am.group('num')}", title=clean_title(am.group("title")),
+        self._open(Section(number=f"A{am.group('num')}", title=heading_title(am.group("title")),
                            heading_path=(line.strip(),)))
         if not self.current.title:
             self.pending_title = self.current
