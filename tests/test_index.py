@@ -161,12 +161,9 @@ def test_missing_and_stale_index_errors(tmp_path, built):
     index_dir, _, _ = built
     with pytest.raises(StaleIndex, match="rebuild"):
         HybridRetriever.open(index_dir, FakeEmbedder(64, salt="new-weights"))
-    register_embedder("fake", lambda arg: FakeEmbedder(int(arg or 64), salt="upgraded"))
-    try:
-        with pytest.raises(StaleIndex):
-            HybridRetriever.open(index_dir)  # the manifest's embedder ref now yields different vectors
-    finally:
-        register_embedder("fake", lambda arg: FakeEmbedder(int(arg or 64)))
+    register_embedder("fake", lambda arg: FakeEmbedder(int(arg or 64), salt="upgraded"))  # undone by conftest
+    with pytest.raises(StaleIndex):
+        HybridRetriever.open(index_dir)  # the manifest's embedder ref now yields different vectors
 
 
 def test_index_built_with_another_bm25_tokenizer_is_refused(built):
