@@ -115,6 +115,20 @@ def print_outcome(rep: UpdateReport) -> None:
         )
 
 
+def run_update(pdf: Path, index: Path, embedder: str, force: bool, reason: str, event: str = "update") -> UpdateReport:
+    """The gated update behind `ragcds ingest` and `ragcds index update`: the PDF and --force/--reason are
+    checked before the embedder loads; progress on the CLI's one display."""
+    from ragcds.index.embedders import load_embedder
+
+    check_pdf_file(pdf)
+    versions.require_reason(force, reason)
+    emb = load_embedder(embedder)
+    display, update = progress_display()
+    with display:
+        return update_index(pdf, index, emb, embedder, Settings(), progress=update, force=force, reason=reason,
+                            event=event)
+
+
 @index_app.command()
 @handle_errors
 def update(
@@ -132,24 +146,8 @@ def update(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-index from a new PDF: embed only changed chunks, run the validation gates, then go live."""
-    from ragcds.index.embedders import load_embedder
-
     start = time.perf_counter()
-    check_pdf_file(pdf)
-    versions.require_reason(force, reason)
-    emb = load_embedder(embedder)
-    progress, progress_fn = progress_display()
-    with progress:
-        rep = update_index(
-            pdf,
-            index,
-            emb,
-            embedder,
-            Settings(),
-            progress=progress_fn,
-            force=force,
-            reason=reason,
-        )
+    rep = run_update(pdf, index, embedder, force, reason)
     if json_out:
         sys.stdout.write(json.dumps(rep.to_dict(), ensure_ascii=False, indent=1) + "\n")
     else:

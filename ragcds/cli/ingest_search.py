@@ -14,15 +14,10 @@ import typer
 from rich.table import Table
 
 from ragcds.cli.common import IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
-from ragcds.cli.index_admin import gate_table, print_outcome
-from ragcds.cli.progress import progress_display
-from ragcds.config import DEFAULT_INDEX_DIR, Settings
+from ragcds.cli.index_admin import gate_table, print_outcome, run_update
+from ragcds.config import DEFAULT_INDEX_DIR
 from ragcds.errors import BadQuestionFile, InputPDFError
-from ragcds.index import versions
 from ragcds.index.build import BuildReport
-from ragcds.index.embedders import load_embedder
-from ragcds.index.update import update_index
-from ragcds.ingest.pdf import check_pdf_file
 from ragcds.retrieve import MODES, Hit, HybridRetriever, Retrieval
 
 
@@ -64,13 +59,7 @@ def ingest(
             raise InputPDFError("no PDF given — pass the path (ragcds ingest PATH.pdf) or set UCG_PDF")
         pdf = Path(env)
     start = time.perf_counter()
-    check_pdf_file(pdf)
-    versions.require_reason(force, reason)
-    emb = load_embedder(embedder)
-    progress, update = progress_display()
-    with progress:
-        rep = update_index(pdf, index, emb, embedder, Settings(), progress=update, force=force,
-                           reason=reason, event="ingest")
+    rep = run_update(pdf, index, embedder, force, reason, event="ingest")
     build = dataclasses.replace(rep.build, activated=rep.activated)
     if json_out:
         extra = {"previous_version": rep.previous_version, "forced": rep.forced, "gates": rep.gates.to_dict()}

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from ragcds import __version__
 from ragcds.errors import RagcdsError
@@ -18,16 +19,25 @@ from ragcds.evaluate import runfiles
 from ragcds.evaluate.compare import mode_deltas
 from ragcds.evaluate.concurrency import Overlap, ordered_map
 from ragcds.evaluate.dataset import Question
+from ragcds.evaluate.judge import Judge
 from ragcds.evaluate.metrics import aggregate, retrieval_metrics, score_answer, shown_text
 from ragcds.evaluate.report import write_report
 from ragcds.evaluate.runfiles import RunConfigMismatch, read_items  # noqa: F401 - re-exported for callers
 from ragcds.files import read_jsonl, sha256_file
+from ragcds.generate.answer import answer_question, answer_to_json
+from ragcds.generate.base import Answer, Generator
 from ragcds.retrieve import Hit, Retrieval
 
 MODES: tuple[str, ...] = ("closed-book", "rag", "extractive")
 LLM_MODES = frozenset({"closed-book", "rag"})
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, detail)
 RETRIEVE_DEPTH = 10  # retrieval metrics look at the top 10 whatever -k is
+
+
+class BatchRetriever(Protocol):
+    """What the runner needs of a retriever (HybridRetriever; tests pass fakes): one batch retrieval."""
+
+    def retrieve_many(self, questions: Sequence[str], k: int = 10, mode: str = "hybrid") -> list[Retrieval]: ...
 
 
 @dataclass
@@ -71,11 +81,9 @@ def prepare_out(out_dir: Path, config: RunConfig) -> set[tuple[str, str]]:
     return {(r["mode"], r["id"]) for r in runfiles.read_items(out_dir / runfiles.ITEMS)}
 
 
-def answer_record(answer: object) -> dict:
+def answer_record(answer: Answer) -> dict:
     """The answer's one serialisation (ragcds.generate.answer.answer_to_json), passage texts kept for scoring."""
-    from ragcds.generate.answer import answer_to_json
-
-    return answer_to_json(answer)  # type: ignore[arg-type]
+    return answer_to_json(answer)
 
 
 def _passage(h: Hit) -> dict:
@@ -92,21 +100,19 @@ def _hit_ref(h: Hit) -> dict:
     return {"chunk_id": h.chunk.chunk_id, "section": h.chunk.section, "pdf_pages": list(h.chunk.pdf_pages)}
 
 
-def default_answer_fn() -> Callable[..., object]:
-    from ragcds.generate.answer import answer_question
-
+def default_answer_fn() -> Callable[..., Answer]:
     return answer_question
 
 
 def run_eval(
     config: RunConfig,
     questions: Sequence[Question],
-    retriever: object,
+    retriever: BatchRetriever,
     out_dir: Path,
-    generator_for: Callable[[str], object],
+    generator_for: Callable[[str], Generator],
     *,
-    answer_fn: Callable[..., object] | None = None,
-    judge: object | None = None,
+    answer_fn: Callable[..., Answer] | None = None,
+    judge: Judge | None = None,
     progress: Progress | None = None,
     on_item: Callable[[dict], None] | None = None,
     concurrency: int = 1,
@@ -129,11 +135,11 @@ def run_eval(
     if pending_q:
         texts = list(dict.fromkeys(q.question for q in pending_q))
         depth = max(RETRIEVE_DEPTH, config.k)
-        found = retriever.retrieve_many(texts, k=depth, mode=config.retrieval_mode)  # type: ignore[attr-defined]
+        found = retriever.retrieve_many(texts, k=depth, mode=config.retrieval_mode)
         stored = dict(zip(texts, found, strict=True))
     retrieval_s = time.perf_counter() - t0
     answer_fn = answer_fn or default_answer_fn()
-    gens: dict[str, object] = {}
+    gens: dict[str, Generator] = {}
     items_path = out_dir / runfiles.ITEMS
 
     overlap = Overlap()  # --- concurrency hook: run_one runs on worker threads when concurrency > 1
@@ -164,10 +170,10 @@ def _run_item(
     q: Question,
     mode: str,
     retrieval: Retrieval,
-    retriever: object,
-    generator: object,
-    answer_fn: Callable[..., object],
-    judge: object | None,
+    retriever: BatchRetriever,
+    generator: Generator,
+    answer_fn: Callable[..., Answer],
+    judge: Judge | None,
 ) -> dict:
     hs = list(retrieval.hits)
     rec: dict = {
