@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.common import DEV_SET, require  # noqa: E402
-from ragcds.evaluate.dataset import file_sha256, load_questions  # noqa: E402
+from ragcds.evaluate.dataset import load_questions  # noqa: E402
 from ragcds.evaluate.runner import RunConfig, read_items, run_eval  # noqa: E402
+from ragcds.files import sha256_file  # noqa: E402
 from ragcds.generate.backends import load_generator  # noqa: E402
 from ragcds.retrieve import HybridRetriever  # noqa: E402
 from tests.fakes import FakeChatServer  # noqa: E402
@@ -31,12 +32,12 @@ from tests.fakes import FakeChatServer  # noqa: E402
 
 def one_run(n: int, url: str, questions: Path, qs: list, retriever, out: Path) -> tuple[float, list[dict]]:
     """(seconds of the answering phase, records) of one evaluation at concurrency n."""
-    config = RunConfig(questions=str(questions), questions_sha256=file_sha256(questions), modes=("rag",),
+    config = RunConfig(questions=str(questions), questions_sha256=sha256_file(questions), modes=("rag",),
                        model=url, index_version=retriever.index.version_id)
     gen = load_generator(url)
     marks: list[float] = []
     t0 = time.perf_counter()
-    results = run_eval(config, qs, retriever, out, lambda mode: gen, progress=False, concurrency=n,
+    results = run_eval(config, qs, retriever, out, lambda mode: gen, progress=None, concurrency=n,
                        on_item=lambda rec: marks.append(time.perf_counter()))
     retrieval = results["timings"]["session"]["retrieval_s_this_session"]
     return marks[-1] - t0 - retrieval, read_items(out / "items.jsonl")

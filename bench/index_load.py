@@ -24,6 +24,7 @@ from bench.common import REPO, require  # noqa: E402
 
 def unverified_load(index_dir: Path) -> int:
     """What load_index did before the integrity check (same parsing, no hashing)."""
+    from ragcds.files import read_jsonl
     from ragcds.index import store
     from ragcds.index.dense import DenseIndex
     from ragcds.index.lexical import LexicalIndex
@@ -31,7 +32,7 @@ def unverified_load(index_dir: Path) -> int:
 
     vdir = store.resolve_version_dir(index_dir)
     store.read_manifest(vdir)
-    chunks = [Chunk.from_dict(d) for d in store.read_jsonl(vdir / "chunks.jsonl")]
+    chunks = [Chunk.from_dict(d) for d in read_jsonl(vdir / "chunks.jsonl")]
     DenseIndex.load(vdir / "dense.faiss")
     LexicalIndex.load(vdir / "bm25")
     return len(chunks)
@@ -62,7 +63,7 @@ def main() -> None:
     base = median_ms(lambda: unverified_load(args.index), args.repeat)
     verified = median_ms(lambda: store.load_index(args.index), args.repeat)
     full = median_ms(lambda: versions.verify(args.index), args.repeat)
-    print(f"index {vdir} ({store.read_manifest(vdir)['chunk_count']} chunks)")
+    print(f"index {vdir} ({store.read_manifest(vdir).chunk_count} chunks)")
     print(f"open without verification (baseline): {base:7.1f} ms  ({loaded / 1e6:.1f} MB loaded)")
     print(f"open with sha256 verification:        {verified:7.1f} ms  (+{verified - base:.1f} ms, "
           f"ratio {verified / base:.2f}x)")

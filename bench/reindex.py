@@ -92,7 +92,8 @@ def main() -> None:
         raise SystemExit(f"skipped: {FONT} is absent (needed to regenerate errata pages)")
     from ragcds.index.build import build_index
     from ragcds.index.embedders import load_embedder
-    from ragcds.index.update import PAGE_CACHE, CachedPageReader, update_index
+    from ragcds.index.update import update_index
+    from ragcds.ingest.pagecache import PAGE_CACHE, CachedPageReader
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="ragcds-reindex-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,7 @@ def ragcds_home() -> Path:
     return Path(os.environ.get("RAGCDS_HOME") or Path.home() / ".ragcds")
 
 
-def default_index_dir() -> Path:
-    """The index directory used when --index is not given (RAGCDS_INDEX, else ./index)."""
-    return Path(os.environ.get("RAGCDS_INDEX") or "index")
+DEFAULT_INDEX_DIR = Path("index")  # the one default index folder; --index or RAGCDS_INDEX override it
 
 
 def debug_enabled() -> bool:
@@ -96,4 +94,3 @@ class Settings:
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
     retrieve: RetrieveSettings = field(default_factory=RetrieveSettings)
     gates: GateSettings = field(default_factory=GateSettings)
-    embedder: str = "default"

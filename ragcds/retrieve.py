@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -16,6 +16,7 @@ from ragcds.fusion import NamedSections, best_per_group, fuse, named_boost, rank
 from ragcds.index import store
 from ragcds.index.embedders import Embedder, load_query_embedder
 from ragcds.index.sections import SectionIndex
+from ragcds.index.version import VersionData
 from ragcds.ingest.chunk import Chunk
 from ragcds.lexicon import Lexicon, strip_measurements
 from ragcds.population import Population, conflicts, question_population, section_population
@@ -148,7 +149,7 @@ class HybridRetriever:
         with another's files."""
         vdir = store.resolve_version_dir(Path(index_dir))
         manifest = store.read_manifest(vdir)
-        embedder = embedder or load_query_embedder(manifest["embedder"].get("ref", "default"))
+        embedder = embedder or load_query_embedder(manifest.embedder.ref)
         index = store.load_index(vdir, embedder_id=embedder.id)
         try:
             sections = SectionIndex.load(vdir, len(index.chunks))
@@ -317,6 +318,17 @@ class HybridRetriever:
             return self.sections.units[row].title
         name = self._section_names[row]
         return next(c.title for c in self.chunks if c.section == name)
+
+
+def version_search(embedder: Embedder) -> Callable[[VersionData, Sequence[str], int], list[list[str]]]:
+    """A search over one index version that answers, per query, the sections of its top-k hits: what the
+    re-indexing gates' retrieval self-test needs (they get it passed in and never import retrieval)."""
+
+    def search(data: VersionData, queries: Sequence[str], k: int) -> list[list[str]]:
+        retriever = HybridRetriever(data.open(embedder.id), embedder)
+        return [[h.chunk.section for h in hits] for hits in retriever.search_many(list(queries), k=k)]
+
+    return search
 
 
 def load_sections(index: store.LoadedIndex) -> SectionIndex | None:

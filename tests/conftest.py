@@ -21,6 +21,22 @@ register_embedder("fake", lambda arg: FakeEmbedder(int(arg or 64)))
 
 
 @pytest.fixture(autouse=True)
+def registries():
+    """Backends, embedders and plugin discovery registered by a test are removed again after it."""
+    from ragcds import plugins
+    from ragcds.generate import backends
+    from ragcds.index import embedders
+
+    saved = dict(backends._BACKENDS), dict(embedders._FACTORIES), plugins.state()
+    yield
+    backends._BACKENDS.clear()
+    backends._BACKENDS.update(saved[0])
+    embedders._FACTORIES.clear()
+    embedders._FACTORIES.update(saved[1])
+    plugins.restore(saved[2])
+
+
+@pytest.fixture(autouse=True)
 def ragcds_home(tmp_path, monkeypatch):
     """All user state (audit log, caches) goes to a temp dir; errors re-raise for readable failures."""
     home = tmp_path / "ragcds-home"

@@ -120,7 +120,7 @@ def run(tmp_path, name: str, url: str, n: int, fmt: str = "prose", qs=QUESTIONS,
         **kw) -> list[dict]:
     cfg = RunConfig(questions="qs.jsonl", questions_sha256="abc", modes=modes, model=url, format=fmt)
     gen = load_generator(url, retries=1, backoff=0.01)
-    run_eval(cfg, qs, Retriever(), tmp_path / name, lambda mode: gen, progress=False, concurrency=n, **kw)
+    run_eval(cfg, qs, Retriever(), tmp_path / name, lambda mode: gen, progress=None, concurrency=n, **kw)
     return read_items(tmp_path / name / "items.jsonl")
 
 

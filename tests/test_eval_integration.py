@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from ragcds.evaluate.dataset import file_sha256, load_questions
+from ragcds.evaluate.dataset import load_questions
 from ragcds.evaluate.runner import RunConfig, read_items, run_eval
+from ragcds.files import sha256_file
 
 pytestmark = pytest.mark.integration
 
@@ -18,12 +19,12 @@ def test_extractive_eval_on_dev_subset(tmp_path, dev_set, ucg_retriever):
     qs = load_questions(dev_set, limit=10)
     cfg = RunConfig(
         questions=str(dev_set),
-        questions_sha256=file_sha256(dev_set),
+        questions_sha256=sha256_file(dev_set),
         modes=("extractive",),
         index_version=ucg_retriever.index.version_id,
         limit=10,
     )
-    res = run_eval(cfg, qs, ucg_retriever, tmp_path, lambda mode: load_generator(None), progress=False)
+    res = run_eval(cfg, qs, ucg_retriever, tmp_path, lambda mode: load_generator(None), progress=None)
     items = read_items(tmp_path / "items.jsonl")
     assert len(items) == 10 and not any(it.get("error") for it in items)
     assert res["retrieval"]["overall"]["recall@10"]["mean"] >= 0.7

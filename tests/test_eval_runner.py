@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcds.cli.main import app
-from ragcds.evaluate.dataset import Question, file_sha256
+from ragcds.evaluate.dataset import Question
 from ragcds.evaluate.runner import RunConfig, RunConfigMismatch, read_items, run_eval
+from ragcds.files import sha256_file
 from ragcds.generate.base import Answer, Citation, GenerationRequest
 from ragcds.ingest.chunk import Chunk
 from tests.fakes import FakeGenerator, FakeSource
@@ -135,7 +136,7 @@ def test_run_writes_items_results_report(tmp_path):
         tmp_path,
         gen_factory(made),
         answer_fn=fake_answer,
-        progress=False,
+        progress=None,
     )
     items = read_items(tmp_path / "items.jsonl")
     assert len(items) == 8 and {(i["mode"], i["id"]) for i in items} == {
@@ -175,7 +176,7 @@ def test_interrupted_run_resumes_without_redoing_items(tmp_path):
             tmp_path,
             gen_factory(made),
             answer_fn=fake_answer,
-            progress=False,
+            progress=None,
             on_item=stop_after_three,
         )
     assert len(read_items(tmp_path / "items.jsonl")) == 3
@@ -189,7 +190,7 @@ def test_interrupted_run_resumes_without_redoing_items(tmp_path):
         tmp_path,
         gen_factory(made2),
         answer_fn=fake_answer,
-        progress=False,
+        progress=None,
     )
     items = read_items(tmp_path / "items.jsonl")
     pairs = [(i["mode"], i["id"]) for i in items]
@@ -197,7 +198,7 @@ def test_interrupted_run_resumes_without_redoing_items(tmp_path):
     assert sum(len(g.requests) for g in made2) == 5  # only the missing items were generated
     # a third run has nothing to do and does not retrieve
     r = FakeRetriever()
-    run_eval(config(), QUESTIONS, r, tmp_path, gen_factory([]), answer_fn=fake_answer, progress=False)
+    run_eval(config(), QUESTIONS, r, tmp_path, gen_factory([]), answer_fn=fake_answer, progress=None)
     assert r.calls == [] and len(read_items(tmp_path / "items.jsonl")) == 8
 
 
@@ -209,7 +210,7 @@ def test_resume_refuses_other_settings_but_allows_a_bigger_limit(tmp_path):
         tmp_path,
         gen_factory([]),
         answer_fn=fake_answer,
-        progress=False,
+        progress=None,
     )
     with pytest.raises(RunConfigMismatch, match=r"k: 5 -> 3.*new --out DIR or delete"):
         run_eval(
@@ -219,7 +220,7 @@ def test_resume_refuses_other_settings_but_allows_a_bigger_limit(tmp_path):
             tmp_path,
             gen_factory([]),
             answer_fn=fake_answer,
-            progress=False,
+            progress=None,
         )
     run_eval(
         config(limit=None),
@@ -228,7 +229,7 @@ def test_resume_refuses_other_settings_but_allows_a_bigger_limit(tmp_path):
         tmp_path,
         gen_factory([]),
         answer_fn=fake_answer,
-        progress=False,
+        progress=None,
     )
     assert len(read_items(tmp_path / "items.jsonl")) == 8
 
@@ -246,19 +247,19 @@ def test_item_errors_are_recorded_not_fatal(tmp_path):
         tmp_path,
         gen_factory([]),
         answer_fn=boom,
-        progress=False,
+        progress=None,
     )
     assert res["errors"]["rag"] == 1 and res["timings"]["rag"]["items"] == 3
 
 
 def test_llm_modes_need_a_model(tmp_path):
     with pytest.raises(Exception, match="need a model"):
-        run_eval(config(model=None), QUESTIONS, FakeRetriever(), tmp_path, gen_factory([]), progress=False)
+        run_eval(config(model=None), QUESTIONS, FakeRetriever(), tmp_path, gen_factory([]), progress=None)
 
 
 def test_report_reproduces_from_results_json_and_compare(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    run_eval(config(), QUESTIONS, FakeRetriever(), a, gen_factory([]), answer_fn=fake_answer, progress=False)
+    run_eval(config(), QUESTIONS, FakeRetriever(), a, gen_factory([]), answer_fn=fake_answer, progress=None)
     original = (a / "report.md").read_text()
     (a / "report.md").unlink()
     (a / "recall_at_k.png").unlink()
@@ -286,7 +287,7 @@ def test_report_reproduces_from_results_json_and_compare(tmp_path):
         b,
         gen_factory([]),
         answer_fn=lambda q, **kw: fake_answer(q, **(kw | {"rag": True})),
-        progress=False,
+        progress=None,
     )
     r = runner.invoke(app, ["eval", "compare", str(a), str(b)])
     assert r.exit_code == 0, r.output
@@ -321,8 +322,8 @@ def test_rescore_recomputes_metrics_from_stored_answers(tmp_path):
         "".join(json.dumps(c.to_dict()) + "\n" for c in CHUNKS)
     )
     run = tmp_path / "run"
-    cfg = config(questions=str(qfile), questions_sha256=file_sha256(qfile), index_version="v1")
-    run_eval(cfg, QUESTIONS, FakeRetriever(), run, gen_factory([]), answer_fn=fake_answer, progress=False)
+    cfg = config(questions=str(qfile), questions_sha256=sha256_file(qfile), index_version="v1")
+    run_eval(cfg, QUESTIONS, FakeRetriever(), run, gen_factory([]), answer_fn=fake_answer, progress=None)
     original = (run / "report.md").read_text()
     items = read_items(run / "items.jsonl")
     for it in items:
@@ -364,7 +365,7 @@ def test_judge_over_a_fake_openai_server(tmp_path):
         gen_factory([]),
         answer_fn=fake_answer,
         judge=judge,
-        progress=False,
+        progress=None,
     )
     assert res["modes"]["rag"]["judge_score"]["mean"] == 4.0 and seen[0]["model"] == "grader"
     assert "Guideline excerpts" in seen[0]["messages"][1]["content"]
@@ -402,7 +403,8 @@ def test_run_cli_expected_errors_are_one_line(tmp_path):
     assert r.exit_code == 1 and "unknown mode bogus" in r.output
 
 
-def test_progress_bar_runs(tmp_path):
+def test_progress_callback_is_told_each_item(tmp_path):
+    seen = []
     res = run_eval(
         config(modes=("rag",)),
         QUESTIONS[:2],
@@ -410,6 +412,7 @@ def test_progress_bar_runs(tmp_path):
         tmp_path,
         gen_factory([]),
         answer_fn=fake_answer,
-        progress=True,
+        progress=lambda stage, done, total, detail: seen.append((stage, done, total)),
     )
     assert res["timings"]["rag"]["items"] == 2
+    assert seen == [("eval", 0, 2), ("eval", 1, 2), ("eval", 2, 2)]

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from ragcds.generate.formats import (
-    clean_text,
     extract_citations,
     grammar,
     json_schema,
     parse_output,
     render,
     repair,
+    text_value,
     xml_regex,
 )
 from ragcds.ingest.chunk import Chunk
@@ -140,8 +140,8 @@ def test_render_cleans_any_text_into_a_parseable_packet():
     assert json.loads(render(fields, "array"))[0] == "emergency"
 
 
-def test_clean_text_never_ends_on_a_bare_number():
-    s = clean_text("Give atropine " + "word " * 20 + "2 4 mg", limit=110)
+def test_text_value_never_ends_on_a_bare_number():
+    s = text_value("Give atropine " + "word " * 20 + "2 4 mg", limit=110)
     assert not s.rstrip("…").rstrip().split()[-1].isdigit()
 
 

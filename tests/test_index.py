@@ -161,12 +161,19 @@ def test_missing_and_stale_index_errors(tmp_path, built):
     index_dir, _, _ = built
     with pytest.raises(StaleIndex, match="rebuild"):
         HybridRetriever.open(index_dir, FakeEmbedder(64, salt="new-weights"))
-    register_embedder("fake", lambda arg: FakeEmbedder(int(arg or 64), salt="upgraded"))
-    try:
-        with pytest.raises(StaleIndex):
-            HybridRetriever.open(index_dir)  # the manifest's embedder ref now yields different vectors
-    finally:
-        register_embedder("fake", lambda arg: FakeEmbedder(int(arg or 64)))
+    register_embedder("fake", lambda arg: FakeEmbedder(int(arg or 64), salt="upgraded"))  # undone by conftest
+    with pytest.raises(StaleIndex):
+        HybridRetriever.open(index_dir)  # the manifest's embedder ref now yields different vectors
+
+
+def test_index_built_with_another_bm25_tokenizer_is_refused(built):
+    index_dir, _, _ = built
+    vdir = store.resolve_version_dir(index_dir)
+    manifest = json.loads((vdir / "manifest.json").read_text())
+    manifest["lexical"]["tokenizer"] = "ragcds-bm25-tok-v0"
+    (vdir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StaleIndex, match=r"BM25 tokenizer ragcds-bm25-tok-v0.*rebuild it: ragcds ingest PDF"):
+        store.load_index(index_dir)
 
 
 def test_corrupt_version_is_refused(built):

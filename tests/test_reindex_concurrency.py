@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ragcds.config import Settings
 from ragcds.index import store
-from ragcds.index.build import build_index, parse_pdf
+from ragcds.index.build import build_index
+from ragcds.ingest.pipeline import parse_pdf
 from ragcds.retrieve import HybridRetriever
 from tests.fakes import FakeEmbedder
 from tests.reindex_cli_helper import REPO, cli_command, cli_env, make_editions

@@ -18,7 +18,9 @@ from ragcds.index import store, versions
 from ragcds.index.build import build_index
 from ragcds.index.gates import run_gates
 from ragcds.index.update import update_index
+from ragcds.index.version import VersionData
 from ragcds.ingest.chunk import chunk_sections
+from ragcds.retrieve import version_search
 from tests.fakes import FakeEmbedder
 from tests.pdfgen import DEFAULT_SECTIONS, make_guideline_pdf
 from tests.reindex_cli_helper import make_editions
@@ -37,6 +39,12 @@ def live(tmp_path, editions) -> Path:
     index_dir = tmp_path / "index"
     build_index(editions[0], index_dir, FakeEmbedder(64), "fake:64")
     return index_dir
+
+
+def _gates(new: Path, prev: Path | None, settings: GateSettings | None = None):
+    """run_gates on version folders, each read once, with the fake embedder's search."""
+    old = VersionData.load(prev) if prev else None
+    return run_gates(VersionData.load(new), old, version_search(FakeEmbedder(64)), settings)
 
 
 def _results(report) -> dict:
@@ -123,7 +131,7 @@ def _drop_zinc_line(sections, labels, settings):
 def test_digit_line_gate_catches_a_lost_dose_line(tmp_path, editions):
     idx = tmp_path / "index"
     build_index(editions[0], idx, FakeEmbedder(64), "fake:64", chunker=_drop_zinc_line)
-    res = _results(run_gates(store.resolve_version_dir(idx), None, FakeEmbedder(64)))
+    res = _results(_gates(store.resolve_version_dir(idx), None))
     assert not res["digit_lines"].passed and any("Zinc 20 mg" in e for e in res["digit_lines"].examples)
 
 
@@ -144,7 +152,7 @@ def _shift_sections(sections, labels, settings):
 def test_retrieval_self_test_catches_mislabelled_chunks(tmp_path, editions):
     idx = tmp_path / "index"
     build_index(editions[0], idx, FakeEmbedder(64), "fake:64", chunker=_shift_sections)
-    res = _results(run_gates(store.resolve_version_dir(idx), None, FakeEmbedder(64)))
+    res = _results(_gates(store.resolve_version_dir(idx), None))
     assert not res["retrieval"].passed and res["retrieval"].examples
 
 
@@ -158,10 +166,10 @@ def test_unmapped_glyph_gate_is_relative_to_the_previous_version(live, tmp_path)
     for count, ok in ((4, True), (6, True), (7, False)):
         manifest["stats"]["clean"]["unmapped_glyphs"] = {"U+0000": count}
         (new / "manifest.json").write_text(json.dumps(manifest))
-        assert _results(run_gates(new, prev, FakeEmbedder(64)))["unmapped_glyphs"].passed is ok
+        assert _results(_gates(new, prev))["unmapped_glyphs"].passed is ok
     # without a previous version the absolute limit applies
     tight = GateSettings(unmapped_glyph_max=3)
-    assert not _results(run_gates(new, None, FakeEmbedder(64), tight))["unmapped_glyphs"].passed
+    assert not _results(_gates(new, None, tight))["unmapped_glyphs"].passed
 
 
 def _inject(sections, labels, settings):
@@ -176,12 +184,12 @@ def test_instructions_gate_reports_text_aimed_at_a_language_model(live, tmp_path
     idx = tmp_path / "injected"
     build_index(editions[0], idx, FakeEmbedder(64), "fake:64", chunker=_inject)
     new = store.resolve_version_dir(idx)
-    gate = _results(run_gates(new, prev, FakeEmbedder(64)))["instructions"]
+    gate = _results(_gates(new, prev))["instructions"]
     assert not gate.passed and gate.value == "2 new"
     assert any(e.startswith("§2.1.2 p. ") and "ignore all previous instructions" in e for e in gate.examples)
     # a phrase the live version already had does not block every later update (it was reviewed then)
-    assert _results(run_gates(new, new, FakeEmbedder(64)))["instructions"].passed
-    assert _results(run_gates(prev, None, FakeEmbedder(64)))["instructions"].passed
+    assert _results(_gates(new, new))["instructions"].passed
+    assert _results(_gates(prev, None))["instructions"].passed
 
 
 @pytest.mark.parametrize(
@@ -197,3 +205,17 @@ def test_clinical_wording_is_not_instruction_like(text):
     from ragcds.index.gates import instruction_like
 
     assert instruction_like(text) == []
+
+
+def test_force_needs_a_reason_in_every_path(live, editions):
+    """One check (versions.require_reason) for update, activate and the three CLI commands."""
+    before = store.current_version(live)
+    with pytest.raises(RagcdsError, match="--force needs --reason"):
+        update_index(editions[1], live, FakeEmbedder(64), "fake:64", force=True, reason="  ")
+    with pytest.raises(RagcdsError, match="--force needs --reason"):
+        versions.activate(live, before, force=True)
+    runner = CliRunner()
+    for args in (["ingest", str(editions[1])], ["index", "update", str(editions[1])], ["index", "activate", before]):
+        r = runner.invoke(app, [*args, "--force", "--index", str(live)])
+        assert r.exit_code == 1 and "--force needs --reason" in r.output, args
+    assert store.current_version(live) == before

@@ -14,8 +14,9 @@ import pytest
 
 from ragcds.config import Settings
 from ragcds.index import store
-from ragcds.index.build import build_index, parse_pdf
+from ragcds.index.build import build_index
 from ragcds.index.update import update_index
+from ragcds.ingest.pipeline import parse_pdf
 from ragcds.retrieve import HybridRetriever
 from tests.fakes import FakeEmbedder
 from tests.reindex_cli_helper import REPO, cli_command, cli_env, make_editions
@@ -66,7 +67,7 @@ def _check_consistent(index_dir: Path, setup: dict) -> str:
     ids = [c.chunk_id for c in loaded.chunks]
     which = "old" if ids == setup["old_ids"] else "new" if ids == setup["new_ids"] else "MIX"
     assert which != "MIX", f"CURRENT {loaded.version_id} is neither edition"
-    assert loaded.dense.size == len(ids) == loaded.manifest["chunk_count"]
+    assert loaded.dense.size == len(ids) == loaded.manifest.chunk_count
     hits = HybridRetriever.open(index_dir, FakeEmbedder(64)).search("anthrax ciprofloxacin dose", k=3)
     assert hits and hits[0].chunk.chunk_id in set(ids)
     return which

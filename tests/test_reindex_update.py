@@ -14,9 +14,11 @@ from ragcds.cli.main import app
 from ragcds.config import Settings
 from ragcds.errors import CorruptIndex, IndexNotFound
 from ragcds.index import store, versions
-from ragcds.index.build import build_index, parse_pdf
-from ragcds.index.update import classify_changes, update_index
+from ragcds.index.build import build_index
+from ragcds.index.diff import classify_changes
+from ragcds.index.update import update_index
 from ragcds.ingest.chunk import Chunk
+from ragcds.ingest.pipeline import parse_pdf
 from tests.fakes import FakeEmbedder
 from tests.reindex_cli_helper import make_editions
 
@@ -157,7 +159,7 @@ def test_cli_update_versions_activate_gc(live, editions):
 
 
 def test_page_text_cache_reuses_unchanged_pages_and_matches_the_reference_reader(tmp_path, editions):
-    from ragcds.index.update import PAGE_CACHE, CachedPageReader
+    from ragcds.ingest.pagecache import PAGE_CACHE, CachedPageReader
     from ragcds.ingest.pdf import read_pdf
 
     index_dir = tmp_path / "index"

@@ -84,7 +84,7 @@ def test_doc_is_current():
 
 def test_injected_edition_differs_only_by_the_injection(base):
     from ragcds.config import Settings
-    from ragcds.index.build import parse_pdf
+    from ragcds.ingest.pipeline import parse_pdf
 
     texts = [c.text for c in parse_pdf(base["pdfs"]["injected"], Settings()).chunks]
     assert sum(INJECTION in t for t in texts) == 1

@@ -49,8 +49,8 @@ def test_numpy_query_vectors_match_the_index_vectors(ucg_index):
     from ragcds.index.minilm import NumpyBertEmbedder
 
     loaded = store.load_index(ucg_index)
-    emb = load_query_embedder(loaded.manifest["embedder"]["ref"])
-    assert isinstance(emb, NumpyBertEmbedder) and emb.id == loaded.manifest["embedder"]["id"]
+    emb = load_query_embedder(loaded.manifest.embedder.ref)
+    assert isinstance(emb, NumpyBertEmbedder) and emb.id == loaded.manifest.embedder.id
     rows = random.Random(0).sample(range(len(loaded.chunks)), 40)
     ours = emb.embed([loaded.chunks[i].index_text for i in rows])
     stored = loaded.dense.vectors()[rows]

@@ -133,8 +133,8 @@ def test_version_stores_section_files_in_the_manifest(fake_index):
     vdir = store.resolve_version_dir(fake_index)
     manifest = store.read_manifest(vdir)
     for name in (UNITS_FILE, VECTORS_FILE, HUBNESS_FILE):
-        assert name in manifest["files"] and (vdir / name).exists()
-    assert manifest["sections"]["count"] == len((vdir / UNITS_FILE).read_text().splitlines())
+        assert name in manifest.files and (vdir / name).exists()
+    assert manifest.section_units == len((vdir / UNITS_FILE).read_text().splitlines())
     np.load(vdir / VECTORS_FILE, allow_pickle=False)
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from ragcds import audit
 from ragcds.cli.main import app as cli_app
 from ragcds.errors import BackendUnavailable
+from ragcds.files import read_jsonl
 from ragcds.generate.backends.extractive import ExtractiveGenerator
 from ragcds.index import store
 from ragcds.ingest.chunk import Chunk
@@ -40,7 +41,7 @@ def server(index_dir):
 
 def chunks_of(index_dir) -> list[Chunk]:
     vdir = store.resolve_version_dir(index_dir)
-    return [Chunk.from_dict(d) for d in store.read_jsonl(vdir / "chunks.jsonl")]
+    return [Chunk.from_dict(d) for d in read_jsonl(vdir / "chunks.jsonl")]
 
 
 def cli_json(*args: str):

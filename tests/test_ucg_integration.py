@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from ragcds.files import read_jsonl
 from ragcds.index import store
 from tests.conftest import UCG_TEXT, need
 
@@ -17,8 +18,8 @@ pytestmark = pytest.mark.integration
 def version(ucg_index):
     vdir = store.resolve_version_dir(ucg_index)
     manifest = json.loads((vdir / "manifest.json").read_text())
-    pages = store.read_jsonl(vdir / "pages.jsonl")
-    chunks = store.read_jsonl(vdir / "chunks.jsonl")
+    pages = read_jsonl(vdir / "pages.jsonl")
+    chunks = read_jsonl(vdir / "chunks.jsonl")
     return manifest, pages, chunks
 
 

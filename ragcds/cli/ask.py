@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
+from ragcds.cli.common import IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
+from ragcds.config import DEFAULT_INDEX_DIR
 from ragcds.generate.base import FORMATS, Answer
 
 
@@ -80,7 +81,7 @@ def ask(
             envvar="RAGCDS_POLICY", help="Treatment/dosing questions: quote the UCG verbatim, or refuse."
         ),
     ] = "quote",
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Generation budget in tokens.")] = 256,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy.")] = 0.0,
     model_name: Annotated[

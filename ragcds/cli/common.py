@@ -11,7 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from ragcds.config import debug_enabled, default_index_dir
+from ragcds.config import debug_enabled
 from ragcds.errors import RagcdsError
 
 console = Console(stderr=True, highlight=False)
@@ -26,11 +26,6 @@ IndexOpt = Annotated[
 ]
 
 
-DEFAULT_INDEX = Path("index")  # overridden by --index or RAGCDS_INDEX
-
-
-def default_index() -> Path:
-    return default_index_dir()
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -87,7 +82,7 @@ def open_retriever(index: Path, embedder_ref: str | None = None):
     try:
         return HybridRetriever.open(index)
     except ModelNotFound as exc:
-        built = store.read_manifest(store.resolve_version_dir(index)).get("embedder", {}).get("ref", "default")
+        built = store.read_manifest(store.resolve_version_dir(index)).embedder.ref
         raise ModelNotFound(
             f"the index {index} was built with embedder {built!r}, which cannot be loaded here "
             f"({str(exc).split(' — ')[0]}) — point at its folder: --embedder PATH (or RAGCDS_EMBEDDER=PATH)"

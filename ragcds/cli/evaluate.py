@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ragcds.cli.common import default_index, handle_errors, out
+from ragcds.cli.common import handle_errors, out
+from ragcds.config import DEFAULT_INDEX_DIR
 
 eval_app = typer.Typer(help="Measure retrieval and the RAG uplift on question sets.", no_args_is_help=True)
 
@@ -59,8 +60,8 @@ def run_cmd(
         Path | None, typer.Option("--out", help="Run folder (default eval/runs/<questions>).")
     ] = None,
     index: Annotated[
-        Path | None, typer.Option("--index", envvar="RAGCDS_INDEX", help="Index directory (default ./index).")
-    ] = None,
+        Path, typer.Option("--index", envvar="RAGCDS_INDEX", help="Index directory.", show_default=True)
+    ] = DEFAULT_INDEX_DIR,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
     policy: Annotated[
         str, typer.Option("--policy", help="Treatment-question policy passed to answering.")
@@ -91,59 +92,70 @@ def run_cmd(
     ] = 1,
 ) -> None:
     """Run an evaluation (resumable: rerun the same command to continue)."""
-    from ragcds.cli.common import console
-    from ragcds.evaluate.dataset import extra_fields, file_sha256, load_questions
+    from ragcds.cli.progress import progress_display
+    from ragcds.evaluate.dataset import load_questions
     from ragcds.evaluate.runner import LLM_MODES, RunConfig, run_eval
+    from ragcds.files import sha256_file
     from ragcds.retrieve import HybridRetriever
 
     qs = load_questions(questions, limit)
-    if extra_fields(qs):
-        console.print(f"note: question fields not used by the metrics: {', '.join(extra_fields(qs))} (kept in "
-                      "items.jsonl under `extra`)")
     mode_list = _modes(modes, model)
-    if concurrency > 1 and not _remote(model, backend, mode_list):
-        console.print(f"note: --concurrency {concurrency} applies to an OpenAI-compatible server (--model "
-                      "http://HOST:PORT/v1); local backends run one item at a time")
+    _notes(qs, mode_list, model, backend, concurrency)
     out_dir = out_dir or Path("eval") / "runs" / questions.stem
-    RunConfig(questions=str(questions), questions_sha256="", modes=mode_list, model=model).check()
-    retriever = HybridRetriever.open(index or default_index())
     config = RunConfig(
-        questions=str(questions),
-        questions_sha256=file_sha256(questions),
-        modes=mode_list,
-        model=model if LLM_MODES & set(mode_list) else None,
-        backend=backend,
-        format=fmt,
-        k=k,
-        policy=policy,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        index_version=retriever.version_id,
-        judge_model=judge_model if judge else None,
+        questions=str(questions), questions_sha256=sha256_file(questions), modes=mode_list,
+        model=model if LLM_MODES & set(mode_list) else None, backend=backend, format=fmt, k=k, policy=policy,
+        max_new_tokens=max_new_tokens, temperature=temperature, judge_model=judge_model if judge else None,
         limit=limit,
     )
-    config.check()
-    judge_obj = None
-    if judge:
-        from ragcds.evaluate.judge import Judge
-
-        judge_obj = Judge(judge, judge_model)
-        judge_obj.check()
+    config.check()  # before the index is opened: a bad mode or a missing model fails fast
+    retriever = HybridRetriever.open(index)
+    config.index_version = retriever.version_id
+    judge_obj = _judge(judge, judge_model)
 
     def generator_for(mode: str):
         from ragcds.generate.backends import load_generator
 
         return load_generator(model, backend) if mode in LLM_MODES else load_generator(None)
 
+    display, update = progress_display(progress)
     try:
-        results = run_eval(
-            config, qs, retriever, out_dir, generator_for, judge=judge_obj, progress=progress,
-            concurrency=concurrency,
-        )
+        with display:
+            results = run_eval(
+                config, qs, retriever, out_dir, generator_for, judge=judge_obj, progress=update,
+                concurrency=concurrency,
+            )
     except KeyboardInterrupt:
         print(f"interrupted: finished items are kept in {out_dir / 'items.jsonl'}; rerun the same command to "
               "continue", file=sys.stderr)
         raise typer.Exit(130) from None
+    _print_summary(results, mode_list, out_dir)
+
+
+def _notes(qs: list, mode_list: tuple[str, ...], model: str | None, backend: str, concurrency: int) -> None:
+    """Say what the run will not use: extra question fields, --concurrency with a local backend."""
+    from ragcds.cli.common import console
+    from ragcds.evaluate.dataset import extra_fields
+
+    if extra_fields(qs):
+        console.print(f"note: question fields not used by the metrics: {', '.join(extra_fields(qs))} (kept in "
+                      "items.jsonl under `extra`)")
+    if concurrency > 1 and not _remote(model, backend, mode_list):
+        console.print(f"note: --concurrency {concurrency} applies to an OpenAI-compatible server (--model "
+                      "http://HOST:PORT/v1); local backends run one item at a time")
+
+
+def _judge(url: str | None, model: str):
+    if not url:
+        return None
+    from ragcds.evaluate.judge import Judge
+
+    judge = Judge(url, model)
+    judge.check()
+    return judge
+
+
+def _print_summary(results: dict, mode_list: tuple[str, ...], out_dir: Path) -> None:
     r = results["retrieval"]["overall"]
     out.print(f"{results['n_questions']} questions; recall@5 {r['recall@5']['mean']}, MRR {r['mrr']['mean']}")
     for m in mode_list:
@@ -180,11 +192,12 @@ def report_cmd(
         bool, typer.Option("--rescore", help="Re-score items.jsonl with the current metric rules first.")
     ] = False,
     index: Annotated[
-        Path | None,
+        Path,
         typer.Option(
-            "--index", envvar="RAGCDS_INDEX", help="Index holding the run's version (for --rescore)."
+            "--index", envvar="RAGCDS_INDEX", help="Index holding the run's version (for --rescore).",
+            show_default=True,
         ),
-    ] = None,
+    ] = DEFAULT_INDEX_DIR,
     recompute: Annotated[
         bool, typer.Option("--recompute", help="Re-aggregate results.json from items.jsonl.")
     ] = False,
@@ -196,7 +209,7 @@ def report_cmd(
     from ragcds.evaluate.runner import rescore as rescore_items
 
     if rescore:
-        out.print(f"re-scored {rescore_items(run, index or default_index())} items")
+        out.print(f"re-scored {rescore_items(run, index)} items")
     if rescore or recompute or not (run / "results.json").exists():
         if not (run / "config.json").exists():
             raise RagcdsError(f"{run} is not a run folder (no config.json); make one with `ragcds eval run`")

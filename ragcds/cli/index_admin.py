@@ -11,8 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, console, handle_errors, out
-from ragcds.config import Settings
+from ragcds.cli.common import IndexOpt, console, handle_errors, out
+from ragcds.cli.progress import progress_display
+from ragcds.config import DEFAULT_INDEX_DIR, Settings
 from ragcds.index import versions
 from ragcds.index.diff import diff_refs, to_json, to_markdown
 from ragcds.index.gates import GateReport
@@ -114,13 +115,27 @@ def print_outcome(rep: UpdateReport) -> None:
         )
 
 
+def run_update(pdf: Path, index: Path, embedder: str, force: bool, reason: str, event: str = "update") -> UpdateReport:
+    """The gated update behind `ragcds ingest` and `ragcds index update`: the PDF and --force/--reason are
+    checked before the embedder loads; progress on the CLI's one display."""
+    from ragcds.index.embedders import load_embedder
+
+    check_pdf_file(pdf)
+    versions.require_reason(force, reason)
+    emb = load_embedder(embedder)
+    display, update = progress_display()
+    with display:
+        return update_index(pdf, index, emb, embedder, Settings(), progress=update, force=force, reason=reason,
+                            event=event)
+
+
 @index_app.command()
 @handle_errors
 def update(
     pdf: Annotated[
         Path, typer.Argument(help="The new guideline PDF (errata or new edition).", show_default=False)
     ],
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     embedder: EmbedderOpt = "default",
     force: Annotated[
         bool, typer.Option("--force", help="Go live even if a gate fails (needs --reason).")
@@ -131,28 +146,8 @@ def update(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-index from a new PDF: embed only changed chunks, run the validation gates, then go live."""
-    from ragcds.cli.ingest_search import _progress_display
-    from ragcds.index.embedders import load_embedder
-
     start = time.perf_counter()
-    check_pdf_file(pdf)
-    if force and not reason.strip():
-        raise typer.BadParameter(
-            '--force needs --reason "why this version may go live"', param_hint="--reason"
-        )
-    emb = load_embedder(embedder)
-    progress, progress_fn = _progress_display()
-    with progress:
-        rep = update_index(
-            pdf,
-            index,
-            emb,
-            embedder,
-            Settings(embedder=embedder),
-            progress=progress_fn,
-            force=force,
-            reason=reason,
-        )
+    rep = run_update(pdf, index, embedder, force, reason)
     if json_out:
         sys.stdout.write(json.dumps(rep.to_dict(), ensure_ascii=False, indent=1) + "\n")
     else:
@@ -186,7 +181,7 @@ def diff(
 
 @index_app.command("versions")
 @handle_errors
-def list_versions(index: IndexOpt = DEFAULT_INDEX, json_out: JsonOpt = False) -> None:
+def list_versions(index: IndexOpt = DEFAULT_INDEX_DIR, json_out: JsonOpt = False) -> None:
     """List index versions: id, build time, source, chunks, gate status; the live one is marked."""
     rows = versions.version_rows(index)
     if json_out:
@@ -215,7 +210,7 @@ def list_versions(index: IndexOpt = DEFAULT_INDEX, json_out: JsonOpt = False) ->
 @handle_errors
 def activate(
     version_id: Annotated[str, typer.Argument(help="Version id (see: ragcds index versions).")],
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     force: Annotated[
         bool, typer.Option("--force", help="Activate a version whose gates failed or were not run (needs --reason).")
     ] = False,
@@ -232,8 +227,7 @@ def activate(
     """Make a complete version live (rollback); a version never gated is gated first; failed ones need --force."""
     from ragcds.index.embedders import load_embedder
 
-    if force and not reason.strip():
-        raise typer.BadParameter('--force needs --reason "why this version may go live"', param_hint="--reason")
+    versions.require_reason(force, reason)
     row = versions.activate(
         index, version_id, force=force, reason=reason, embedder=load_embedder(embedder) if embedder else None
     )
@@ -247,7 +241,7 @@ def activate(
 @index_app.command()
 @handle_errors
 def verify(
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     all_versions: Annotated[bool, typer.Option("--all", help="Check every version, not only the live one.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -272,7 +266,7 @@ def gc(
     keep: Annotated[
         int, typer.Option("--keep", min=1, help="Newest complete versions to keep (plus the live one).")
     ] = 3,
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete old versions (never the live one) and leftovers of interrupted builds."""

@@ -7,46 +7,18 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
-from ragcds.config import Settings
+from ragcds.cli.common import IndexOpt, SearchEmbedderOpt, console, handle_errors, open_retriever, out
+from ragcds.cli.index_admin import gate_table, print_outcome, run_update
+from ragcds.config import DEFAULT_INDEX_DIR
 from ragcds.errors import BadQuestionFile, InputPDFError
 from ragcds.index.build import BuildReport
-from ragcds.index.embedders import load_embedder
-from ragcds.index.update import update_index
-from ragcds.ingest.pdf import check_pdf_file
 from ragcds.retrieve import MODES, Hit, HybridRetriever, Retrieval
-
-STAGE_LABELS = {"read": "Reading pages", "chunk": "Sections → chunks", "embed": "Embedding chunks"}
-
-
-def _progress_display() -> tuple[Progress, Callable[[str, int, int], None]]:
-    """A live bar per stage on a terminal; one line per finished stage otherwise (logs, CI)."""
-    live = console.is_terminal or bool(os.environ.get("RAGCDS_PROGRESS"))
-    progress = Progress(
-        TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False, disable=not live,
-    )
-    tasks: dict[str, int] = {}
-    started: dict[str, float] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(STAGE_LABELS.get(stage, stage), total=total or 1)
-            started[stage] = time.perf_counter()
-        progress.update(tasks[stage], completed=done if total else 1, total=total or 1)
-        if not live and done >= total:
-            label = STAGE_LABELS.get(stage, stage)
-            console.print(f"{label}: {done}/{total} done in {time.perf_counter() - started[stage]:.1f}s")
-
-    return progress, update
 
 
 def print_build_summary(report: BuildReport, elapsed: float, gates_s: float = 0.0) -> None:
@@ -72,7 +44,7 @@ def print_build_summary(report: BuildReport, elapsed: float, gates_s: float = 0.
 def ingest(
     pdf: Annotated[Path | None, typer.Argument(help="The guideline PDF (default: $UCG_PDF).",
                                                show_default=False)] = None,
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     embedder: Annotated[str, typer.Option(
         envvar="RAGCDS_EMBEDDER", help="'default' (packaged all-MiniLM-L6-v2) or a local sentence-transformers folder.",
     )] = "default",
@@ -81,22 +53,13 @@ def ingest(
     reason: Annotated[str, typer.Option("--reason", help="Why a forced version may go live (recorded).")] = "",
 ) -> None:
     """Build (or rebuild) the hybrid index from a guideline PDF; it goes live only if the validation gates pass."""
-    from ragcds.cli.index_admin import gate_table, print_outcome
-
     if pdf is None:
         env = os.environ.get("UCG_PDF")
         if not env:
             raise InputPDFError("no PDF given — pass the path (ragcds ingest PATH.pdf) or set UCG_PDF")
         pdf = Path(env)
     start = time.perf_counter()
-    check_pdf_file(pdf)
-    if force and not reason.strip():
-        raise typer.BadParameter('--force needs --reason "why this version may go live"', param_hint="--reason")
-    emb = load_embedder(embedder)
-    progress, update = _progress_display()
-    with progress:
-        rep = update_index(pdf, index, emb, embedder, Settings(embedder=embedder), progress=update, force=force,
-                           reason=reason, event="ingest")
+    rep = run_update(pdf, index, embedder, force, reason, event="ingest")
     build = dataclasses.replace(rep.build, activated=rep.activated)
     if json_out:
         extra = {"previous_version": rep.previous_version, "forced": rep.forced, "gates": rep.gates.to_dict()}
@@ -172,7 +135,7 @@ def search(
     sections: Annotated[bool, typer.Option("--sections",
                                            help="List the ranked sections (section, title, printed pages, "
                                                 "score) instead of passages.")] = False,
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     embedder: SearchEmbedderOpt = None,
 ) -> None:
     """Search the guideline: passages with section, title and printed page."""

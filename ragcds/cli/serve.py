@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from ragcds.cli.common import DEFAULT_INDEX, IndexOpt, console, handle_errors
+from ragcds.cli.common import IndexOpt, console, handle_errors
+from ragcds.config import DEFAULT_INDEX_DIR
 from ragcds.errors import RagcdsError
 
 
@@ -55,7 +56,7 @@ def url_of(host: str, port: int) -> str:
 
 @handle_errors
 def serve(
-    index: IndexOpt = DEFAULT_INDEX,
+    index: IndexOpt = DEFAULT_INDEX_DIR,
     host: Annotated[str, typer.Option(envvar="RAGCDS_HOST", help="Address to listen on; 0.0.0.0 for the "
                                       "clinic's network (then set --token).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="RAGCDS_PORT", min=0, max=65535, help="TCP port.")] = 8080,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ragcds.errors import RagcdsError
 from ragcds.evaluate.metrics import ANSWER_METRICS, RETRIEVAL_METRICS
+from ragcds.evaluate.runfiles import read_items
 from ragcds.evaluate.stats import paired_bootstrap
 
 UPLIFT_PAIRS: tuple[tuple[str, str], ...] = (
@@ -53,8 +54,6 @@ def mode_deltas(items: Sequence[dict], modes: Sequence[str]) -> dict[str, dict]:
 
 def compare_runs(run_a: Path, run_b: Path) -> dict[str, dict[str, dict]]:
     """{section: {metric: delta}}; sections are 'retrieval' and each mode both runs share."""
-    from ragcds.evaluate.runner import read_items
-
     a, b = read_items(Path(run_a) / "items.jsonl"), read_items(Path(run_b) / "items.jsonl")
     for run, items in ((run_a, a), (run_b, b)):
         if not items:

@@ -9,16 +9,15 @@ Fields beyond the schema (an evaluator's ``source``, ``notes``, ``author``, ...)
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcds.errors import BadQuestionFile
+from ragcds.generate.base import TRIAGE_LEVELS
 
 KINDS: tuple[str, ...] = ("fact", "vignette", "treatment", "out_of_scope")
-TRIAGE: tuple[str, ...] = ("emergency", "urgent", "routine")
 FIELDS: tuple[str, ...] = (
     "id",
     "question",
@@ -96,8 +95,8 @@ def check_record(obj: object) -> list[str]:
             f"field 'key_facts': expected a list of non-empty lists of non-empty strings, got {_short(facts)}"
         )
     triage = obj["triage"]
-    if triage is not None and triage not in TRIAGE:
-        errs.append(f"field 'triage': {_short(triage)} is not null or one of {', '.join(TRIAGE)}")
+    if triage is not None and triage not in TRIAGE_LEVELS:
+        errs.append(f"field 'triage': {_short(triage)} is not null or one of {', '.join(TRIAGE_LEVELS)}")
     return errs
 
 
@@ -171,6 +170,3 @@ def extra_fields(questions: Iterable[Question]) -> list[str]:
     """Names of the fields beyond the schema that any question carries (sorted)."""
     return sorted({k for q in questions for k in q.extra})
 
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -30,7 +30,8 @@ import re
 from collections.abc import Sequence
 
 from ragcds import clinical
-from ragcds.evaluate.dataset import TRIAGE, Question
+from ragcds.evaluate.dataset import Question
+from ragcds.generate.base import TRIAGE_LEVELS
 from ragcds.generate.formats import CITATION_RE, extract_citations
 
 SUPPORT_SHARE = 0.6
@@ -173,14 +174,14 @@ def predicted_level(text: str, fields: dict | None, triage: dict | None = None) 
     closed-book runs), else ragcds' triage object (prose), else a 'Triage: LEVEL' line, else the one triage
     word of the text."""
     level = (fields or {}).get("level")
-    if isinstance(level, str) and level.strip().lower() in TRIAGE:
+    if isinstance(level, str) and level.strip().lower() in TRIAGE_LEVELS:
         return level.strip().lower()
-    if triage and triage.get("level") in TRIAGE:
+    if triage and triage.get("level") in TRIAGE_LEVELS:
         return str(triage["level"])
     m = _TRIAGE_LINE.search(text)
     if m:
         return m.group(1).lower()
-    found = {w for w in TRIAGE if re.search(rf"\b{w}\b", text, re.I)}
+    found = {w for w in TRIAGE_LEVELS if re.search(rf"\b{w}\b", text, re.I)}
     return found.pop() if len(found) == 1 else None
 
 
@@ -202,7 +203,7 @@ def triage_metrics(gold: str | None, pred: str | None) -> dict:
     if pred is None:
         out["triage_exact"] = out["triage_adjacent"] = 0.0
         return out
-    g, p = TRIAGE.index(gold), TRIAGE.index(pred)  # 0 = most severe
+    g, p = TRIAGE_LEVELS.index(gold), TRIAGE_LEVELS.index(pred)  # 0 = most severe
     out.update(
         triage_exact=float(g == p),
         triage_adjacent=float(abs(g - p) <= 1),

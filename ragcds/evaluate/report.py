@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ragcds.evaluate.compare import verdict
 from ragcds.evaluate.metrics import ANSWER_METRICS, RECALL_KS, RETRIEVAL_METRICS
+from ragcds.evaluate.runfiles import read_items
 from ragcds.evaluate.stats import fmt_ci
 
 PLOT_METRICS = (
@@ -33,12 +35,31 @@ def _modes(results: dict) -> list[str]:
 
 
 def render_markdown(results: dict, items: list[dict], notes: str = "") -> str:
-    cfg = results["config"]
     modes = _modes(results)
-    L: list[str] = []
-    L.append(f"# ragcds evaluation: {Path(cfg['questions']).name}\n")
-    L.append(SEED_NOTE + "\n")
-    L.append("## Setup\n")
+    L: list[str] = _setup(results, items, modes)
+    if notes.strip():
+        L.append("## Notes\n")
+        L.append(notes.strip() + "\n")
+    L.extend(_retrieval_table(results))
+    L.extend(_answers_table(results, modes))
+    L.extend(_uplift(results.get("uplift", {})))
+    L.extend(_kind_table(results, modes))
+    L.append("\n### Key-fact recall by UCG chapter\n")
+    L.append("![key-fact recall by chapter](chapter_key_facts.png)\n")
+    L.append("## Time and errors\n")
+    L.append("| mode | items | total s | mean s/item | errors |")
+    L.append("|---|---|---|---|---|")
+    for m in modes:
+        t = results["timings"][m]
+        L.append(f"| {m} | {t['items']} | {t['total_s']} | {t['mean_s']} | {results['errors'][m]} |")
+    L.append("")
+    L.append(_item_table(items, modes))
+    return "\n".join(L) + "\n"
+
+
+def _setup(results: dict, items: list[dict], modes: list[str]) -> list[str]:
+    cfg = results["config"]
+    L = [f"# ragcds evaluation: {Path(cfg['questions']).name}\n", SEED_NOTE + "\n", "## Setup\n"]
     L.append(
         f"- questions: `{cfg['questions']}` (sha256 `{cfg['questions_sha256'][:12]}`), "
         f"{results['n_questions']} evaluated"
@@ -62,11 +83,12 @@ def render_markdown(results: dict, items: list[dict], notes: str = "") -> str:
         "- intervals: 95% percentile bootstrap, 2000 resamples, fixed seed; n = items where the metric "
         "applies. Metric rules: docs/evaluation.md.\n"
     )
-    if notes.strip():
-        L.append("## Notes\n")
-        L.append(notes.strip() + "\n")
-    L.append("## Retrieval (shared by all modes)\n")
+    return L
+
+
+def _retrieval_table(results: dict) -> list[str]:
     kinds = list(results["retrieval"]["by_kind"])
+    L = ["## Retrieval (shared by all modes)\n"]
     L.append("| metric | overall | " + " | ".join(kinds) + " |")
     L.append("|---|---|" + "---|" * len(kinds))
     for key, label, _ in RETRIEVAL_METRICS:
@@ -74,7 +96,11 @@ def render_markdown(results: dict, items: list[dict], notes: str = "") -> str:
         row += [fmt_ci(results["retrieval"]["by_kind"][k][key]) for k in kinds]
         L.append(f"| {label} | " + " | ".join(row) + " |")
     L.append("\n![recall@k](recall_at_k.png)\n")
-    L.append("## Answers by mode\n")
+    return L
+
+
+def _answers_table(results: dict, modes: list[str]) -> list[str]:
+    L = ["## Answers by mode\n"]
     L.append("| metric | better | " + " | ".join(modes) + " |")
     L.append("|---|---|" + "---|" * len(modes))
     for key, label, higher in ANSWER_METRICS:
@@ -85,11 +111,14 @@ def render_markdown(results: dict, items: list[dict], notes: str = "") -> str:
             f"| {label} | {'higher' if higher else 'lower'} | " + " | ".join(fmt_ci(s) for s in stats) + " |"
         )
     L.append("\n![metrics by mode](metrics_by_mode.png)\n")
-    L.extend(_uplift(results.get("uplift", {})))
-    L.append("### Key-fact recall and unsupported share by question kind\n")
+    return L
+
+
+def _kind_table(results: dict, modes: list[str]) -> list[str]:
+    L = ["### Key-fact recall and unsupported share by question kind\n"]
     L.append("| kind | " + " | ".join(f"{m}: key facts | {m}: unsupported" for m in modes) + " |")
     L.append("|---|" + "---|---|" * len(modes))
-    for kd in kinds:
+    for kd in results["retrieval"]["by_kind"]:
         cells = []
         for m in modes:
             s = results["by_kind"][m].get(kd, {})
@@ -98,23 +127,12 @@ def render_markdown(results: dict, items: list[dict], notes: str = "") -> str:
                 fmt_ci(s.get("unsupported_rate", {"mean": None})),
             ]
         L.append(f"| {kd} | " + " | ".join(cells) + " |")
-    L.append("\n### Key-fact recall by UCG chapter\n")
-    L.append("![key-fact recall by chapter](chapter_key_facts.png)\n")
-    L.append("## Time and errors\n")
-    L.append("| mode | items | total s | mean s/item | errors |")
-    L.append("|---|---|---|---|---|")
-    for m in modes:
-        t = results["timings"][m]
-        L.append(f"| {m} | {t['items']} | {t['total_s']} | {t['mean_s']} | {results['errors'][m]} |")
-    L.append("")
-    L.append(_item_table(items, modes))
-    return "\n".join(L) + "\n"
+    return L
 
 
 def _uplift(uplift: dict) -> list[str]:
     if not uplift:
         return []
-    from ragcds.evaluate.compare import verdict
 
     labels = {k: label for k, label, _ in ANSWER_METRICS}
     L = [
@@ -232,7 +250,6 @@ def write_plots(results: dict, out_dir: Path) -> list[Path]:
 
 def write_report(out_dir: Path, plots: bool = True) -> Path:
     """Render OUT/report.md (and the plots) from OUT/results.json and OUT/items.jsonl."""
-    from ragcds.evaluate.runner import read_items
 
     out_dir = Path(out_dir)
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))

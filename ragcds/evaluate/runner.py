@@ -7,27 +7,37 @@ change, so a short smoke run can grow into the full run).
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from ragcds import __version__
 from ragcds.errors import RagcdsError
+from ragcds.evaluate import runfiles
+from ragcds.evaluate.compare import mode_deltas
 from ragcds.evaluate.concurrency import Overlap, ordered_map
 from ragcds.evaluate.dataset import Question
+from ragcds.evaluate.judge import Judge
 from ragcds.evaluate.metrics import aggregate, retrieval_metrics, score_answer, shown_text
+from ragcds.evaluate.report import write_report
+from ragcds.evaluate.runfiles import RunConfigMismatch, read_items  # noqa: F401 - re-exported for callers
+from ragcds.files import read_jsonl, sha256_file
+from ragcds.generate.answer import answer_question, answer_to_json
+from ragcds.generate.base import Answer, Generator
 from ragcds.retrieve import Hit, Retrieval
 
 MODES: tuple[str, ...] = ("closed-book", "rag", "extractive")
 LLM_MODES = frozenset({"closed-book", "rag"})
+Progress = Callable[[str, int, int, str], None]  # (stage, done, total, detail)
 RETRIEVE_DEPTH = 10  # retrieval metrics look at the top 10 whatever -k is
 
 
-class RunConfigMismatch(RagcdsError):
-    """OUT holds a run made with other settings."""
+class BatchRetriever(Protocol):
+    """What the runner needs of a retriever (HybridRetriever; tests pass fakes): one batch retrieval."""
+
+    def retrieve_many(self, questions: Sequence[str], k: int = 10, mode: str = "hybrid") -> list[Retrieval]: ...
 
 
 @dataclass
@@ -65,59 +75,15 @@ class RunConfig:
             )
 
 
-def read_items(path: Path) -> list[dict]:
-    """Complete records of items.jsonl (a last line cut by an interruption is ignored)."""
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
-def _repair_tail(path: Path) -> None:
-    """Drop a partial last line left by an interruption so the next append starts on a fresh line."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
-
-
 def prepare_out(out_dir: Path, config: RunConfig) -> set[tuple[str, str]]:
     """Create OUT or check it matches; returns the (mode, id) pairs already done."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg_path = out_dir / "config.json"
-    if cfg_path.exists():
-        old = json.loads(cfg_path.read_text(encoding="utf-8"))
-        old_id = {k: v for k, v in old.items() if k != "limit"}
-        new_id = config.identity()
-        diff = [
-            f"{k}: {old_id.get(k)!r} -> {new_id.get(k)!r}"
-            for k in sorted(set(old_id) | set(new_id))
-            if old_id.get(k) != new_id.get(k)
-        ]
-        if diff:
-            raise RunConfigMismatch(
-                f"{out_dir} holds a run with other settings ({'; '.join(diff)}); to start fresh pass a new "
-                f"--out DIR or delete {out_dir}"
-            )
-    cfg_path.write_text(
-        json.dumps(asdict(config) | {"modes": list(config.modes)}, indent=2) + "\n", encoding="utf-8"
-    )
-    items = out_dir / "items.jsonl"
-    _repair_tail(items)
-    return {(r["mode"], r["id"]) for r in read_items(items)}
+    runfiles.claim_out(out_dir, config.identity(), asdict(config) | {"modes": list(config.modes)})
+    return {(r["mode"], r["id"]) for r in runfiles.read_items(out_dir / runfiles.ITEMS)}
 
 
-def answer_record(answer: object) -> dict:
+def answer_record(answer: Answer) -> dict:
     """The answer's one serialisation (ragcds.generate.answer.answer_to_json), passage texts kept for scoring."""
-    from ragcds.generate.answer import answer_to_json
-
-    return answer_to_json(answer)  # type: ignore[arg-type]
+    return answer_to_json(answer)
 
 
 def _passage(h: Hit) -> dict:
@@ -134,29 +100,28 @@ def _hit_ref(h: Hit) -> dict:
     return {"chunk_id": h.chunk.chunk_id, "section": h.chunk.section, "pdf_pages": list(h.chunk.pdf_pages)}
 
 
-def default_answer_fn() -> Callable[..., object]:
-    from ragcds.generate.answer import answer_question
-
+def default_answer_fn() -> Callable[..., Answer]:
     return answer_question
 
 
 def run_eval(
     config: RunConfig,
     questions: Sequence[Question],
-    retriever: object,
+    retriever: BatchRetriever,
     out_dir: Path,
-    generator_for: Callable[[str], object],
+    generator_for: Callable[[str], Generator],
     *,
-    answer_fn: Callable[..., object] | None = None,
-    judge: object | None = None,
-    progress: bool = True,
+    answer_fn: Callable[..., Answer] | None = None,
+    judge: Judge | None = None,
+    progress: Progress | None = None,
     on_item: Callable[[dict], None] | None = None,
     concurrency: int = 1,
 ) -> dict:
     """Run every (mode, question) pair not yet in OUT/items.jsonl, then write results.json and the report.
 
     ``generator_for(mode)`` returns the Generator for a mode (called lazily, once per mode that has work).
-    ``on_item`` is called after each record is written (tests use it to simulate an interruption).
+    ``progress(stage, done, total, detail)`` is told about each item (None: silent; the CLI passes its
+    display). ``on_item`` is called after each record is written (tests use it to simulate an interruption).
     ``concurrency`` N keeps up to N server requests in flight (ragcds.evaluate.concurrency); records are
     written in the same order as a sequential run.
     """
@@ -170,12 +135,12 @@ def run_eval(
     if pending_q:
         texts = list(dict.fromkeys(q.question for q in pending_q))
         depth = max(RETRIEVE_DEPTH, config.k)
-        found = retriever.retrieve_many(texts, k=depth, mode=config.retrieval_mode)  # type: ignore[attr-defined]
+        found = retriever.retrieve_many(texts, k=depth, mode=config.retrieval_mode)
         stored = dict(zip(texts, found, strict=True))
     retrieval_s = time.perf_counter() - t0
     answer_fn = answer_fn or default_answer_fn()
-    gens: dict[str, object] = {}
-    items_path = out_dir / "items.jsonl"
+    gens: dict[str, Generator] = {}
+    items_path = out_dir / runfiles.ITEMS
 
     overlap = Overlap()  # --- concurrency hook: run_one runs on worker threads when concurrency > 1
 
@@ -187,15 +152,13 @@ def run_eval(
             rec = _run_item(config, q, mode, stored[q.question], retriever, g, answer_fn, j)
         return rec | ({"extra": q.extra} if q.extra else {})
 
-    with items_path.open("a", encoding="utf-8") as fh, _progress(progress, len(todo)) as (bar, task):
-        for (q, mode), rec in ordered_map(run_one, todo, concurrency):
-            if bar:
-                bar.update(task, description=f"{mode:<11} {q.id}")
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-            if bar:
-                bar.advance(task)
+    if progress and todo:
+        progress("eval", 0, len(todo), "")
+    with items_path.open("a", encoding="utf-8") as fh:
+        for n, ((q, mode), rec) in enumerate(ordered_map(run_one, todo, concurrency), 1):
+            runfiles.append_record(fh, rec)
+            if progress:
+                progress("eval", n, len(todo), f"{mode:<11} {q.id}")
             if on_item:
                 on_item(rec)
     results = finalize(out_dir, extra_timings={"retrieval_s_this_session": round(retrieval_s, 2)})
@@ -207,10 +170,10 @@ def _run_item(
     q: Question,
     mode: str,
     retrieval: Retrieval,
-    retriever: object,
-    generator: object,
-    answer_fn: Callable[..., object],
-    judge: object | None,
+    retriever: BatchRetriever,
+    generator: Generator,
+    answer_fn: Callable[..., Answer],
+    judge: Judge | None,
 ) -> dict:
     hs = list(retrieval.hits)
     rec: dict = {
@@ -256,7 +219,7 @@ def _run_item(
 def _index_texts(index_dir: Path, version: str) -> dict[str, str]:
     """chunk id -> passage text from the run's index version, else the current one (chunk ids are content
     hashes, so an id found in another version names the same text)."""
-    from ragcds.index.store import read_jsonl, resolve_version_dir
+    from ragcds.index.store import resolve_version_dir
     from ragcds.ingest.chunk import Chunk
 
     path = Path(index_dir) / "versions" / version / "chunks.jsonl"
@@ -275,18 +238,18 @@ def rescore(out_dir: Path, index_dir: Path) -> int:
     """Recompute every item's metrics from the stored answer and passage ids (after a metric-rule change),
     reading passage texts from the run's index version; judge scores are kept. Rewrites items.jsonl
     atomically; returns the number of items re-scored."""
-    from ragcds.evaluate.dataset import file_sha256, load_questions
+    from ragcds.evaluate.dataset import load_questions
 
     out_dir = Path(out_dir)
-    cfg = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    cfg = runfiles.read_config(out_dir)
     qpath = Path(cfg["questions"])
-    if not qpath.is_file() or file_sha256(qpath) != cfg["questions_sha256"]:
+    if not qpath.is_file() or sha256_file(qpath) != cfg["questions_sha256"]:
         raise RagcdsError(
             f"{qpath} is missing or changed since the run; re-scoring needs the same question set"
         )
     texts = _index_texts(index_dir, cfg.get("index_version", ""))
     qs = {q.id: q for q in load_questions(qpath)}
-    items = read_items(out_dir / "items.jsonl")
+    items = runfiles.read_items(out_dir / runfiles.ITEMS)
     needed = {
         p["chunk_id"]
         for it in items
@@ -312,55 +275,18 @@ def rescore(out_dir: Path, index_dir: Path) -> int:
         if judge is not None:
             it["metrics"]["judge_score"] = judge
         n += 1
-    tmp = out_dir / "items.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items), encoding="utf-8")
-    os.replace(tmp, out_dir / "items.jsonl")
+    runfiles.write_items(out_dir, items)
     return n
-
-
-class _progress:
-    """A rich progress bar with ETA, or nothing."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total, self.bar = enabled and total > 0, total, None
-
-    def __enter__(self):
-        if not self.enabled:
-            return None, None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        from ragcds.cli.common import console
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.bar.__enter__()
-        return self.bar, self.bar.add_task("eval", total=self.total)
-
-    def __exit__(self, *exc):
-        if self.bar:
-            self.bar.__exit__(*exc)
-        return False
 
 
 def finalize(out_dir: Path, extra_timings: dict | None = None) -> dict:
     """Aggregate items.jsonl into results.json and regenerate report.md and the plots."""
-    from ragcds.evaluate.compare import mode_deltas
-    from ragcds.evaluate.report import write_report
-
     out_dir = Path(out_dir)
-    cfg = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
-    items = read_items(out_dir / "items.jsonl")
+    cfg = runfiles.read_config(out_dir)
+    items = runfiles.read_items(out_dir / runfiles.ITEMS)
     results = {"config": cfg, **aggregate(items, cfg["modes"]), "uplift": mode_deltas(items, cfg["modes"])}
     if extra_timings:
         results["timings"]["session"] = extra_timings
-    (out_dir / "results.json").write_text(
-        json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    runfiles.write_results(out_dir, results)
     write_report(out_dir)
     return results

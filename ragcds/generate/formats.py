@@ -18,7 +18,6 @@ TEXT_MAX = 120  # characters per text field
 LIST_MAX = 4  # items per list field
 LIST_FIELDS = ("actions", "next_steps", "red_flags")
 FIELD_NAMES = tuple(name for _, name in TRIAGE_FIELDS)
-TAGS = tuple(tag for tag, _ in TRIAGE_FIELDS)
 
 # TEXT allows `[n]` citation markers; forbids '<', '|', newlines and other control characters.
 # The first character is not a space, so a packet cannot be padded with blanks.
@@ -112,7 +111,7 @@ def _valid_text(s: object) -> bool:
     )
 
 
-_TAG_ALT = "|".join(TAGS)
+_TAG_ALT = "|".join(tag for tag, _ in TRIAGE_FIELDS)
 _SPACE_AFTER_OPEN = re.compile(rf"<({_TAG_ALT})>[ \t\r\n]+")
 _SPACE_BEFORE_CLOSE = re.compile(rf"[ \t\r\n]+</({_TAG_ALT})>")
 _SPACE_BETWEEN_TAGS = re.compile(r">[ \t\r\n]+<")
@@ -216,7 +215,7 @@ def parse_output(text: str, format: str, passages: Sequence[Hit]) -> tuple[dict 
 # ---------------------------------------------------------------- rendering
 
 
-def clean_text(s: str, limit: int = TEXT_MAX, json_safe: bool = False) -> str:
+def text_value(s: str, limit: int = TEXT_MAX, json_safe: bool = False) -> str:
     """Make any string a legal TEXT value: no '<', '|', control chars (and no '"', '\\' for JSON);
     cut at a word boundary without leaving a dangling number."""
     s = re.sub(r"[\x00-\x1f]+", " ", s).replace("<", "‹").replace("|", "/")
@@ -236,7 +235,7 @@ def render(fields: dict, format: str) -> str:
     js = format == "array"
 
     def one(v: object) -> str:
-        return clean_text(str(v), json_safe=js)
+        return text_value(str(v), json_safe=js)
 
     def many(v: object) -> list[str]:
         items = [one(x) for x in (v if isinstance(v, list) else [v]) if str(x).strip()][:LIST_MAX]

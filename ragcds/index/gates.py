@@ -14,20 +14,24 @@ instructions       no instruction-like text aimed at a language model ("ignore p
 retrieval          each sampled section's title retrieves that section in the top k for ≥ min rate
 =================  ===========================================================================
 
-Gates read only the version directories, so they run on a new version before CURRENT points at it.
+Each gate is a small function ``(GateInput) -> GateResult`` in :data:`GATES`; add one there. Gates read the
+versions handed to them (:class:`ragcds.index.version.VersionData`, each read once), so they run on a new
+version before CURRENT points at it; the retrieval self-test gets its search function passed in.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from ragcds.config import GateSettings
-from ragcds.index import store
-from ragcds.index.embedders import Embedder
+from ragcds.index.version import VersionData
+from ragcds.ingest.chunk import Chunk
+
+# (version, queries, k) -> for each query the sections of its top-k hits: ragcds.retrieve.version_search(embedder)
+SectionSearch = Callable[[VersionData, Sequence[str], int], list[list[str]]]
 
 
 @dataclass
@@ -62,40 +66,19 @@ class GateReport:
         }
 
 
+@dataclass
+class GateInput:
+    """What every gate gets: the new version, the previous live one (None on a first build), settings."""
+
+    new: VersionData
+    old: VersionData | None
+    settings: GateSettings
+    search: SectionSearch
+    priority_sections: Sequence[str] = ()
+
+
 def _norm(line: str) -> str:
     return " ".join(line.split())
-
-
-@dataclass
-class VersionData:
-    """What the gates read from one version directory."""
-
-    manifest: dict
-    chunks: list[dict]
-    pages: list[dict]
-    structure: dict
-
-    @classmethod
-    def load(cls, vdir: Path) -> VersionData:
-        import json
-
-        vdir = Path(vdir)
-        structure = json.loads((vdir / "structure.json").read_text(encoding="utf-8"))
-        pages = store.read_jsonl(vdir / "pages.jsonl") if (vdir / "pages.jsonl").exists() else []
-        return cls(store.read_manifest(vdir), store.read_jsonl(vdir / "chunks.jsonl"), pages, structure)
-
-    @property
-    def stats(self) -> dict:
-        return self.manifest.get("stats", {})
-
-    @property
-    def toc_coverage(self) -> float:
-        s = self.stats
-        return s.get("toc_found", 0) / s["toc_entries"] if s.get("toc_entries") else 0.0
-
-    @property
-    def unmapped(self) -> int:
-        return sum(self.stats.get("clean", {}).get("unmapped_glyphs", {}).values())
 
 
 # Text aimed at a language model, not at a clinician: a guideline never contains these. Kept specific (whole
@@ -120,13 +103,13 @@ def instruction_like(text: str) -> list[str]:
     return [_norm(m.group(0)).lower() for m in _INSTRUCTION_RX.finditer(text)]
 
 
-def instruction_findings(chunks: Iterable[dict]) -> list[tuple[str, str]]:
+def instruction_findings(chunks: Iterable[Chunk]) -> list[tuple[str, str]]:
     """(phrase, where) for every instruction-like phrase in the chunks; where = §section p. label."""
     out = []
     for c in chunks:
-        for phrase in instruction_like(c["text"]):
-            pages = ",".join(c.get("printed_pages") or [str(p) for p in c.get("pdf_pages", [])])
-            out.append((phrase, f"§{c.get('section') or c.get('title', '')} p. {pages}"))
+        for phrase in instruction_like(c.text):
+            pages = ",".join(c.printed_pages or [str(p) for p in c.pdf_pages])
+            out.append((phrase, f"§{c.section or c.title} p. {pages}"))
     return out
 
 
@@ -148,41 +131,38 @@ def lost_digit_lines(data: VersionData) -> list[str]:
     kept: set[str] = set()
     headings: set[str] = set()
     for c in data.chunks:
-        kept.update(_norm(x) for x in c["text"].split("\n"))
-        headings.update(_norm(h) for h in c.get("heading_path", []))
+        kept.update(_norm(x) for x in c.text.split("\n"))
+        headings.update(_norm(h) for h in c.heading_path)
     lost = []
     for page in data.pages:
         if page["pdf_page"] in non_indexed:
             continue
         for line in page["lines"]:
             n = _norm(line)
-            if not n or not re.search(r"\d", n) or n in kept:
-                continue
-            head = re.match(r"^(\d{1,2}(?:\.\d{1,2}){1,4})\.?\s*\S", n)
-            if (
-                head
-                and head.group(1) in numbers
-                or (re.search(r"[A-Za-z]{3}", n) and any(h == n or h.startswith(n + " ") for h in headings))
-            ):
-                continue  # a heading ("2.1 BACTERIAL INFECTIONS", "Appendix 1")
-            lost.append(f"p. {page.get('label') or page['pdf_page']}: {n}")
+            if n and re.search(r"\d", n) and n not in kept and not _is_heading(n, numbers, headings):
+                lost.append(f"p. {page.get('label') or page['pdf_page']}: {n}")
     return lost
 
 
+def _is_heading(line: str, numbers: set[str], headings: set[str]) -> bool:
+    """A section heading line ("2.1 BACTERIAL INFECTIONS", "Appendix 1")."""
+    head = re.match(r"^(\d{1,2}(?:\.\d{1,2}){1,4})\.?\s*\S", line)
+    if head and head.group(1) in numbers:
+        return True
+    return bool(re.search(r"[A-Za-z]{3}", line)) and any(h == line or h.startswith(line + " ") for h in headings)
+
+
 def retrieval_self_test(
-    vdir: Path,
     data: VersionData,
-    embedder: Embedder,
+    search: SectionSearch,
     settings: GateSettings,
     priority_sections: Iterable[str] = (),
 ) -> tuple[int, int, list[str]]:
     """(hits, queried, misses): each sampled section's title must retrieve a chunk of it in the top k."""
-    from ragcds.retrieve import HybridRetriever
-
     titles: dict[str, str] = {}
     for c in data.chunks:
-        if c["section"] and c["title"].strip():
-            titles.setdefault(c["section"], c["title"])
+        if c.section and c.title.strip():
+            titles.setdefault(c.section, c.title)
     numbers = list(titles)
     sample = numbers
     if settings.self_test_sample and len(numbers) > settings.self_test_sample:
@@ -192,125 +172,109 @@ def retrieval_self_test(
         sample = first + rng.sample(rest, settings.self_test_sample - len(first))
     if not sample:
         return 0, 0, []
-    loaded = store.load_index(vdir, embedder_id=embedder.id)
-    retriever = HybridRetriever(loaded, embedder)
-    results = retriever.search_many([titles[n] for n in sample], k=settings.self_test_top_k)
-    misses = [
-        f"§{n} {titles[n]}"
-        for n, hits in zip(sample, results, strict=True)
-        if not any(h.chunk.section == n for h in hits)
-    ]
+    results = search(data, [titles[n] for n in sample], settings.self_test_top_k)
+    misses = [f"§{n} {titles[n]}" for n, sections in zip(sample, results, strict=True) if n not in sections]
     return len(sample) - len(misses), len(sample), misses
 
 
-def run_gates(
-    new_vdir: Path,
-    prev_vdir: Path | None,
-    embedder: Embedder,
-    settings: GateSettings | None = None,
-    priority_sections: Iterable[str] = (),
-) -> GateReport:
-    """Run every gate on ``new_vdir`` (compared with ``prev_vdir`` when given)."""
-    s = settings or GateSettings()
-    new = VersionData.load(new_vdir)
-    old = VersionData.load(prev_vdir) if prev_vdir else None
-    out: list[GateResult] = []
+def pages_gate(g: GateInput) -> GateResult:
+    pages = g.new.stats.pages
+    if not g.old:
+        return GateResult("pages", pages > 0, str(pages), "> 0 (no previous version)")
+    before, margin = g.old.stats.pages, g.settings.page_margin
+    floor = before * (1 - margin)
+    return GateResult("pages", pages >= floor, str(pages), f"≥ {floor:.0f} (previous {before} − {margin:.0%})")
 
-    pages = new.stats.get("pages", 0)
-    if old:
-        floor = old.stats.get("pages", 0) * (1 - s.page_margin)
-        out.append(
-            GateResult(
-                "pages",
-                pages >= floor,
-                str(pages),
-                f"≥ {floor:.0f} (previous {old.stats.get('pages', 0)} − {s.page_margin:.0%})",
-            )
-        )
-    else:
-        out.append(GateResult("pages", pages > 0, str(pages), "> 0 (no previous version)"))
 
-    cov = new.toc_coverage
-    if old:
-        floor_cov = old.toc_coverage - s.toc_margin
-        out.append(
-            GateResult(
-                "toc_coverage",
-                cov >= floor_cov,
-                f"{cov:.1%}",
-                f"≥ {floor_cov:.1%} (previous {old.toc_coverage:.1%} − {s.toc_margin:.0%})",
-            )
-        )
-    else:
-        out.append(GateResult("toc_coverage", True, f"{cov:.1%}", "informational (no previous version)"))
-
-    lost = lost_digit_lines(new)
-    out.append(
-        GateResult(
-            "digit_lines",
-            len(lost) <= s.max_lost_digit_lines,
-            f"{len(lost)} lost",
-            f"≤ {s.max_lost_digit_lines}",
-            "body lines with a digit missing from every chunk",
-            lost[:10],
-        )
+def toc_coverage_gate(g: GateInput) -> GateResult:
+    cov = g.new.stats.toc_coverage
+    if not g.old:
+        return GateResult("toc_coverage", True, f"{cov:.1%}", "informational (no previous version)")
+    before, margin = g.old.stats.toc_coverage, g.settings.toc_margin
+    floor = before - margin
+    return GateResult(
+        "toc_coverage", cov >= floor, f"{cov:.1%}", f"≥ {floor:.1%} (previous {before:.1%} − {margin:.0%})"
     )
 
-    glyphs = new.unmapped
-    limit = old.unmapped + s.unmapped_glyph_margin if old else s.unmapped_glyph_max
-    basis = f"previous {old.unmapped} + {s.unmapped_glyph_margin}" if old else "no previous version"
-    found = new.stats.get("clean", {}).get("unmapped_glyphs", {})
-    out.append(
-        GateResult(
-            "unmapped_glyphs",
-            glyphs <= limit,
-            str(glyphs),
-            f"≤ {limit} ({basis})",
-            ", ".join(f"{k}×{v}" for k, v in sorted(found.items())),
-        )
+
+def digit_lines_gate(g: GateInput) -> GateResult:
+    lost = lost_digit_lines(g.new)
+    limit = g.settings.max_lost_digit_lines
+    return GateResult(
+        "digit_lines", len(lost) <= limit, f"{len(lost)} lost", f"≤ {limit}",
+        "body lines with a digit missing from every chunk", lost[:10],
     )
 
-    doses = dose_count((c["text"] for c in new.chunks), s.dose_pattern)
-    if old:
-        before = dose_count((c["text"] for c in old.chunks), s.dose_pattern)
-        allowed = max(s.dose_slack, int(before * s.dose_margin))
-        out.append(
-            GateResult(
-                "dose_patterns",
-                abs(doses - before) <= allowed,
-                f"{doses} ({doses - before:+d})",
-                f"within ±{allowed} of previous {before}",
-            )
-        )
-    else:
-        out.append(GateResult("dose_patterns", True, str(doses), "informational (no previous version)"))
 
-    out.append(_instructions_gate(new, old))
-    hits, queried, misses = retrieval_self_test(new_vdir, new, embedder, s, priority_sections)
-    rate = hits / queried if queried else 1.0
-    out.append(
-        GateResult(
-            "retrieval",
-            rate >= s.self_test_min_rate,
-            f"{hits}/{queried} ({rate:.0%})",
-            f"≥ {s.self_test_min_rate:.0%} of section titles retrieve their section in top "
-            f"{s.self_test_top_k}",
-            examples=misses[:10],
-        )
+def unmapped_glyphs_gate(g: GateInput) -> GateResult:
+    found = g.new.stats.unmapped_glyphs
+    glyphs, s = sum(found.values()), g.settings
+    before = sum(g.old.stats.unmapped_glyphs.values()) if g.old else 0
+    limit = before + s.unmapped_glyph_margin if g.old else s.unmapped_glyph_max
+    basis = f"previous {before} + {s.unmapped_glyph_margin}" if g.old else "no previous version"
+    return GateResult(
+        "unmapped_glyphs", glyphs <= limit, str(glyphs), f"≤ {limit} ({basis})",
+        ", ".join(f"{k}×{v}" for k, v in sorted(found.items())),
     )
-    return GateReport(out, prev_vdir.name if prev_vdir else None)
 
 
-def _instructions_gate(new: VersionData, old: VersionData | None) -> GateResult:
+def dose_patterns_gate(g: GateInput) -> GateResult:
+    s = g.settings
+    doses = dose_count((c.text for c in g.new.chunks), s.dose_pattern)
+    if not g.old:
+        return GateResult("dose_patterns", True, str(doses), "informational (no previous version)")
+    before = dose_count((c.text for c in g.old.chunks), s.dose_pattern)
+    allowed = max(s.dose_slack, int(before * s.dose_margin))
+    return GateResult(
+        "dose_patterns", abs(doses - before) <= allowed, f"{doses} ({doses - before:+d})",
+        f"within ±{allowed} of previous {before}",
+    )
+
+
+def instructions_gate(g: GateInput) -> GateResult:
     """Fails on instruction-like phrases the previous version did not have (all of them without one)."""
-    found = instruction_findings(new.chunks)
-    known = {phrase for phrase, _ in instruction_findings(old.chunks)} if old else set()
+    found = instruction_findings(g.new.chunks)
+    known = {phrase for phrase, _ in instruction_findings(g.old.chunks)} if g.old else set()
     fresh = [(phrase, where) for phrase, where in found if phrase not in known]
     return GateResult(
         "instructions",
         not fresh,
         f"{len(fresh)} new" + (f" ({len(found) - len(fresh)} known)" if len(found) > len(fresh) else ""),
-        "0 instruction-like passages" + (" beyond the previous version's" if old else ""),
+        "0 instruction-like passages" + (" beyond the previous version's" if g.old else ""),
         "text aimed at a language model (prompt injection) in the guideline" if fresh else "",
         [f"{where}: {phrase!r}" for phrase, where in fresh[:10]],
     )
+
+
+def retrieval_gate(g: GateInput) -> GateResult:
+    s = g.settings
+    hits, queried, misses = retrieval_self_test(g.new, g.search, s, g.priority_sections)
+    rate = hits / queried if queried else 1.0
+    return GateResult(
+        "retrieval", rate >= s.self_test_min_rate, f"{hits}/{queried} ({rate:.0%})",
+        f"≥ {s.self_test_min_rate:.0%} of section titles retrieve their section in top {s.self_test_top_k}",
+        examples=misses[:10],
+    )
+
+
+GATES: tuple[Callable[[GateInput], GateResult], ...] = (
+    pages_gate,
+    toc_coverage_gate,
+    digit_lines_gate,
+    unmapped_glyphs_gate,
+    dose_patterns_gate,
+    instructions_gate,
+    retrieval_gate,
+)
+
+
+def run_gates(
+    new: VersionData,
+    old: VersionData | None,
+    search: SectionSearch,
+    settings: GateSettings | None = None,
+    priority_sections: Iterable[str] = (),
+) -> GateReport:
+    """Run every gate of :data:`GATES` on ``new`` (compared with ``old`` when given)."""
+    g = GateInput(new, old, settings or GateSettings(), search, tuple(priority_sections))
+    return GateReport([gate(g) for gate in GATES], old.path.name if old else None)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragcds.files import read_jsonl
 from ragcds.ingest.chunk import Chunk
 
 UNITS_FILE = "sections.jsonl"
@@ -142,8 +143,7 @@ class SectionIndex:
 
     @classmethod
     def load(cls, vdir: Path, n_chunks: int) -> SectionIndex:
-        with (vdir / UNITS_FILE).open(encoding="utf-8") as fh:
-            units = [SectionUnit.from_dict(json.loads(line)) for line in fh if line.strip()]
+        units = [SectionUnit.from_dict(d) for d in read_jsonl(vdir / UNITS_FILE)]
         vectors = np.load(vdir / VECTORS_FILE, allow_pickle=False)
         hub = np.load(vdir / HUBNESS_FILE, allow_pickle=False)
         if len(vectors) != len(units) or len(hub) != n_chunks + len(units):

@@ -29,7 +29,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -40,100 +39,38 @@ from pathlib import Path
 from ragcds import __version__
 from ragcds.config import INDEX_FORMAT_VERSION
 from ragcds.errors import BadVersionId, CorruptIndex, IndexNotFound, StaleIndex
+from ragcds.files import fsync_dir, jsonl_text, sha256_file, write_text_atomic
 from ragcds.index.dense import DenseIndex
+from ragcds.index.history import rollback_target
 from ragcds.index.integrity import Mismatch, file_problems, verified_bytes
-from ragcds.index.lexical import LexicalIndex
+from ragcds.index.layout import (  # noqa: F401 - the store's public names live in layout
+    CURRENT,
+    MANIFEST,
+    VERSIONS,
+    build_hint,
+    check_version_id,
+    current_version,
+    index_root,
+    list_versions,
+    require_index,
+    version_path,
+)
+from ragcds.index.lexical import TOKENIZER_ID, LexicalIndex
+from ragcds.index.manifest import Manifest
 from ragcds.ingest.chunk import Chunk
-
-MANIFEST = "manifest.json"
-CURRENT = "CURRENT"
-VERSIONS = "versions"
-
-
-_VERSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def build_hint(index_dir: Path, embedder_ref: str | None = None) -> str:
-    """The command that rebuilds the index at ``index_dir`` (PDF: the guideline file), with the embedder the
-    index was built with when that was not the default one."""
-    extra = f" --embedder {embedder_ref}" if embedder_ref and embedder_ref != "default" else ""
-    return f"ragcds ingest PDF --index {index_dir}{extra}"
-
-
-def index_root(path: Path) -> Path:
-    """The index directory a version directory belongs to (``INDEX/versions/<id>`` → ``INDEX``)."""
-    path = Path(path)
-    if path.parent.name == VERSIONS and not (path / CURRENT).exists():
-        return path.parent.parent
-    return path
-
-
-def check_version_id(index_dir: Path, version_id: str) -> str:
-    """``version_id`` if it names a folder directly inside ``INDEX/versions`` (no path, no '..')."""
-    vid = str(version_id).strip()
-    inside = False
-    if _VERSION_ID.fullmatch(vid):
-        vroot = (Path(index_dir) / VERSIONS).resolve()
-        inside = (vroot / vid).resolve().parent == vroot
-    if not inside:
-        raise BadVersionId(
-            f"{version_id!r} is not a version id of {index_dir} (a version id is a folder name in "
-            f"{Path(index_dir) / VERSIONS}, not a path) — list them: ragcds index versions --index {index_dir}"
-        )
-    return vid
-
-
-def version_path(index_dir: Path, version_id: str) -> Path:
-    """``INDEX/versions/<id>`` for a checked version id."""
-    return Path(index_dir) / VERSIONS / check_version_id(index_dir, version_id)
-
-
-def require_index(index_dir: Path) -> Path:
-    """Refuse a path that holds no index (a mistyped --index), without creating anything."""
-    index_dir = Path(index_dir)
-    if not ((index_dir / CURRENT).exists() or (index_dir / VERSIONS).is_dir()):
-        raise IndexNotFound(
-            f"no index at {index_dir} (no CURRENT, no versions/) — check --index, or build one: "
-            f"{build_hint(index_dir)}"
-        )
-    return index_dir
 
 
 @dataclass
 class LoadedIndex:
     path: Path  # the version directory
-    manifest: dict
+    manifest: Manifest
     chunks: list[Chunk]
     dense: DenseIndex
     lexical: LexicalIndex
 
     @property
     def version_id(self) -> str:
-        return self.manifest["version_id"]
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        return self.manifest.version_id
 
 
 @contextlib.contextmanager
@@ -151,14 +88,6 @@ def writer_lock(index_dir: Path, create: bool = True) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_version(
@@ -183,42 +112,17 @@ def write_version(
     versions.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=versions, prefix=".tmp-"))
     try:
-        with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:
-            for c in chunks:
-                fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        (tmp / "chunks.jsonl").write_text(jsonl_text(c.to_dict() for c in chunks), encoding="utf-8")
         for name, rows in (extra_jsonl or {}).items():
-            with (tmp / name).open("w", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            (tmp / name).write_text(jsonl_text(rows), encoding="utf-8")
         for name, obj in (extra_json or {}).items():
             (tmp / name).write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
         dense.save(tmp / "dense.faiss")
         lexical.save(tmp / "bm25")
         if write_extra:
             write_extra(tmp)
-        files = {
-            p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-            for p in sorted(tmp.rglob("*")) if p.is_file()
-        }
-        content_key = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:8]
-        version_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{content_key}"
-        manifest = {
-            **manifest,
-            "ragcds_version": __version__,
-            "format_version": INDEX_FORMAT_VERSION,
-            "version_id": version_id,
-            "chunk_count": len(chunks),
-            "files": files,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        final = versions / version_id
-        if final.exists() and (final / MANIFEST).exists() and not verify_version(final):
-            shutil.rmtree(tmp)  # same content built twice in one second: keep the existing (intact) copy
-        else:
-            if final.exists():  # a damaged or incomplete copy of the same id: set aside, never served again
-                os.replace(final, versions / f".damaged-{version_id}-{time.time_ns()}")
-            os.replace(tmp, final)
-        _fsync_dir(versions)
+        version_id = _write_manifest(tmp, manifest, len(chunks))
+        final = _place(tmp, versions / version_id)
         if before_activate:
             before_activate(final)
         if activate:
@@ -229,35 +133,43 @@ def write_version(
         raise
 
 
+def _write_manifest(tmp: Path, manifest: dict, chunk_count: int) -> str:
+    """Write the manifest (last: it lists every other file with its sha256); returns the version id."""
+    files = {
+        p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(tmp.rglob("*")) if p.is_file()
+    }
+    content_key = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:8]
+    version_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{content_key}"
+    manifest = {
+        **manifest,
+        "ragcds_version": __version__,
+        "format_version": INDEX_FORMAT_VERSION,
+        "version_id": version_id,
+        "chunk_count": chunk_count,
+        "files": files,
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    return version_id
+
+
+def _place(tmp: Path, final: Path) -> Path:
+    """Rename the finished ``tmp`` folder to ``final`` (one os.replace)."""
+    if final.exists() and (final / MANIFEST).exists() and not verify_version(final):
+        shutil.rmtree(tmp)  # same content built twice in one second: keep the existing (intact) copy
+    else:
+        if final.exists():  # a damaged or incomplete copy of the same id: set aside, never served again
+            os.replace(final, final.parent / f".damaged-{final.name}-{time.time_ns()}")
+        os.replace(tmp, final)
+    fsync_dir(final.parent)
+    return final
+
+
 def set_current(index_dir: Path, version_id: str) -> None:
     vdir = version_path(index_dir, version_id)
     if not (vdir / MANIFEST).exists():
         raise IndexNotFound(f"no complete version {version_id} in {index_dir} — see: ragcds index versions")
     write_text_atomic(index_dir / CURRENT, version_id + "\n")
-
-
-def current_version(index_dir: Path) -> str | None:
-    try:
-        return (index_dir / CURRENT).read_text().strip() or None
-    except FileNotFoundError:
-        return None
-
-
-def list_versions(index_dir: Path) -> list[dict]:
-    vroot = index_dir / VERSIONS
-    if not vroot.is_dir():
-        return []
-    out = []
-    for d in sorted(vroot.iterdir()):
-        if not _VERSION_ID.fullmatch(d.name) or not (d / MANIFEST).exists():
-            continue
-        try:
-            manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # an unreadable manifest: not a usable version (`ragcds index verify` reports it)
-        if isinstance(manifest, dict):
-            out.append({**manifest, "version_id": d.name})  # the folder name is the id
-    return out
 
 
 def remove_stale_temps(index_dir: Path, older_than_s: float = 0) -> int:
@@ -274,16 +186,14 @@ def remove_stale_temps(index_dir: Path, older_than_s: float = 0) -> int:
 
 def recovery_hint(index_dir: Path, broken: str | None) -> str:
     """The command that fixes a damaged live version: roll back to an intact one, else rebuild."""
-    from ragcds.index.versions import rollback_target
-
     root = index_root(Path(index_dir))
     target = rollback_target(root, broken) if (root / VERSIONS).is_dir() else None
     if target:
         return f"roll back to the intact version {target}: ragcds index activate {target} --index {root}"
     ref = None
-    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):  # the embedder it was built with
-        ref = json.loads((root / VERSIONS / str(broken) / MANIFEST).read_text(encoding="utf-8"))["embedder"]["ref"]
-    return f"rebuild it from the guideline PDF: {build_hint(root, ref if isinstance(ref, str) else None)}"
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):  # the embedder it was built with
+        ref = Manifest.from_dict(json.loads((root / VERSIONS / str(broken) / MANIFEST).read_text("utf-8"))).embedder.ref
+    return f"rebuild it from the guideline PDF: {build_hint(root, ref)}"
 
 
 def resolve_version_dir(index_dir: Path) -> Path:
@@ -307,39 +217,47 @@ def resolve_version_dir(index_dir: Path) -> Path:
     return vdir
 
 
-def read_manifest(vdir: Path) -> dict:
+def read_manifest(vdir: Path) -> Manifest:
+    """The version's manifest; refuses an unreadable one or one of another format, naming the fix."""
     vdir = Path(vdir)
     try:
-        manifest = json.loads((vdir / MANIFEST).read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict):
+        raw = json.loads((vdir / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as exc:
+        manifest = Manifest.from_dict(raw)
+    except (OSError, ValueError, TypeError) as exc:
         raise CorruptIndex(
             f"unreadable manifest in {vdir} ({exc}) — {recovery_hint(index_root(vdir), vdir.name)}"
         ) from exc
-    if manifest.get("format_version") != INDEX_FORMAT_VERSION:
+    if manifest.format_version != INDEX_FORMAT_VERSION:
         raise StaleIndex(
-            f"index at {vdir} has format {manifest.get('format_version')}, this ragcds reads "
-            f"{INDEX_FORMAT_VERSION} — rebuild it: {build_hint(index_root(vdir), _embedder_ref(manifest))}"
+            f"index at {vdir} has format {manifest.format_version}, this ragcds reads "
+            f"{INDEX_FORMAT_VERSION} — rebuild it: {build_hint(index_root(vdir), manifest.embedder.ref)}"
         )
     return manifest
 
 
-def _embedder_ref(manifest: dict) -> str | None:
-    ref = manifest.get("embedder", {}).get("ref") if isinstance(manifest.get("embedder"), dict) else None
-    return ref if isinstance(ref, str) else None
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def verify_version(vdir: Path, manifest: dict | None = None) -> list[str]:
+def verify_version(vdir: Path, manifest: Manifest | None = None) -> list[str]:
     """Problems with a version's files against its manifest (empty when every file is intact)."""
     vdir = Path(vdir)
     manifest = manifest if manifest is not None else read_manifest(vdir)
-    return file_problems(vdir, manifest.get("files"))
+    return file_problems(vdir, manifest.files)
+
+
+def check_compatible(manifest: Manifest, root: Path, embedder_id: str | None) -> None:
+    """Refuse a version built with another embedder than ``embedder_id`` or another BM25 tokenizer."""
+    built_with = manifest.embedder
+    if embedder_id is not None and built_with.id != embedder_id:
+        raise StaleIndex(
+            f"index {root} was built with embedder {built_with.id} but {embedder_id} is loaded — pass "
+            f"the embedder it was built with: --embedder {built_with.ref} (or "
+            f"RAGCDS_EMBEDDER), or rebuild it with yours: {build_hint(root)} --embedder REF"
+        )
+    if manifest.tokenizer != TOKENIZER_ID:
+        raise StaleIndex(
+            f"index {root} was built with BM25 tokenizer {manifest.tokenizer or '(none)'}, this ragcds uses "
+            f"{TOKENIZER_ID} — rebuild it: {build_hint(root, built_with.ref)}"
+        )
 
 
 def load_index(index_dir: Path, embedder_id: str | None = None) -> LoadedIndex:
@@ -347,27 +265,15 @@ def load_index(index_dir: Path, embedder_id: str | None = None) -> LoadedIndex:
     once: hashed and parsed from the same bytes). Refuses a version built with another embedder than
     ``embedder_id``."""
     vdir = resolve_version_dir(Path(index_dir))
+    return open_version(vdir, read_manifest(vdir), embedder_id)
+
+
+@contextlib.contextmanager
+def _damage_is_corrupt(vdir: Path) -> Iterator[None]:
+    """Mismatched or unparsable version files → CorruptIndex naming the recovery."""
     root = index_root(vdir)
-    manifest = read_manifest(vdir)
-    built_with = manifest.get("embedder", {})
-    if embedder_id is not None and built_with.get("id") != embedder_id:
-        raise StaleIndex(
-            f"index {root} was built with embedder {built_with.get('id')} but {embedder_id} is loaded — pass "
-            f"the embedder it was built with: --embedder {built_with.get('ref', 'default')} (or "
-            f"RAGCDS_EMBEDDER), or rebuild it with yours: {build_hint(root)} --embedder REF"
-        )
-    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     try:
-        raw = verified_bytes(vdir, "chunks.jsonl", files)
-        dense_raw = verified_bytes(vdir, "dense.faiss", files)
-        bm25 = [n for n in files if n.startswith("bm25/")]
-        if not bm25:
-            raise Mismatch("the manifest lists no bm25 files")
-        for name in bm25:
-            verified_bytes(vdir, name, files)
-        chunks = [Chunk.from_dict(json.loads(x)) for x in raw.decode("utf-8").splitlines() if x.strip()]
-        dense = DenseIndex.from_bytes(dense_raw)
-        lexical = LexicalIndex.load(vdir / "bm25")
+        yield
     except Mismatch as exc:
         raise CorruptIndex(
             f"version {vdir.name} of {root} is damaged: {exc} — {recovery_hint(root, vdir.name)}"
@@ -376,13 +282,42 @@ def load_index(index_dir: Path, embedder_id: str | None = None) -> LoadedIndex:
         raise CorruptIndex(
             f"index files in {vdir} are damaged ({exc}) — {recovery_hint(root, vdir.name)}"
         ) from exc
-    if not (len(chunks) == dense.size == manifest.get("chunk_count")):
+
+
+def read_chunks(vdir: Path, manifest: Manifest) -> list[Chunk]:
+    """The version's chunks, from bytes checked against the manifest."""
+    with _damage_is_corrupt(vdir):
+        raw = verified_bytes(vdir, "chunks.jsonl", manifest.files)
+        return [Chunk.from_dict(json.loads(x)) for x in raw.decode("utf-8").splitlines() if x.strip()]
+
+
+def read_dense(vdir: Path, manifest: Manifest) -> DenseIndex:
+    """The version's FAISS index, from bytes checked against the manifest."""
+    with _damage_is_corrupt(vdir):
+        return DenseIndex.from_bytes(verified_bytes(vdir, "dense.faiss", manifest.files))
+
+
+def open_version(vdir: Path, manifest: Manifest, embedder_id: str | None = None,
+                 chunks: list[Chunk] | None = None) -> LoadedIndex:
+    """A version ready for search; ``chunks`` already read (and checked) by the caller are not read again."""
+    root = index_root(vdir)
+    check_compatible(manifest, root, embedder_id)
+    chunks = chunks if chunks is not None else read_chunks(vdir, manifest)
+    dense = read_dense(vdir, manifest)
+    with _damage_is_corrupt(vdir):
+        bm25 = [n for n in manifest.files if n.startswith("bm25/")]
+        if not bm25:
+            raise Mismatch("the manifest lists no bm25 files")
+        for name in bm25:
+            verified_bytes(vdir, name, manifest.files)
+        lexical = LexicalIndex.load(vdir / "bm25")
+    if not (len(chunks) == dense.size == manifest.chunk_count):
         raise CorruptIndex(
             f"index in {vdir} is inconsistent ({len(chunks)} chunks, {dense.size} vectors, manifest says "
-            f"{manifest.get('chunk_count')}) — {recovery_hint(root, vdir.name)}"
+            f"{manifest.chunk_count}) — {recovery_hint(root, vdir.name)}"
         )
-    if dense.dim != built_with.get("dim"):
+    if dense.dim != manifest.embedder.dim:
         raise CorruptIndex(
-            f"vector dimension {dense.dim} ≠ manifest {built_with.get('dim')} — {recovery_hint(root, vdir.name)}"
+            f"vector dimension {dense.dim} ≠ manifest {manifest.embedder.dim} — {recovery_hint(root, vdir.name)}"
         )
     return LoadedIndex(path=vdir, manifest=manifest, chunks=chunks, dense=dense, lexical=lexical)

@@ -1,12 +1,7 @@
 """Version administration: activation records, the history log, rollback and garbage collection.
 
-Every activation (an update that passed its gates, a forced one, a rollback) is recorded twice:
-
-* ``versions/<id>/activation.json`` — the gate report of that version, whether it was forced and why,
-  and its status (``live-candidate`` written before the swap, ``blocked`` when a gate failed);
-* ``INDEX/history.jsonl`` — one line per event: time, event, from, to, gates passed, forced, reason.
-
-Neither file is read by the search path: readers only follow ``CURRENT``.
+Every activation (an update that passed its gates, a forced one, a rollback) is recorded twice, in the
+version's ``activation.json`` and in ``INDEX/history.jsonl`` (both kept by ``ragcds.index.history``).
 
 A version goes live only gated: one without a gate record (built by an update that was killed before its
 gates, or by an older ragcds) has the gates run when it is activated, and stays inactive when they fail
@@ -16,58 +11,32 @@ paths — and a version's files must match its manifest's sha256 before it can g
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from pathlib import Path
 
 from ragcds.errors import CorruptIndex, GateFailed, IndexNotFound, RagcdsError
 from ragcds.index import store
-from ragcds.index.embedders import Embedder
-
-HISTORY = "history.jsonl"
-ACTIVATION = "activation.json"
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def append_history(index_dir: Path, event: str, **fields: object) -> dict:
-    """Append one event to ``INDEX/history.jsonl`` (one JSON object per line, fsynced)."""
-    import os
-
-    row = {"time": now_iso(), "event": event, **fields}
-    path = Path(index_dir) / HISTORY
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    return row
+from ragcds.index.embedders import Embedder, load_embedder
+from ragcds.index.gates import run_gates
+from ragcds.index.history import (  # noqa: F401 - re-exported: versions is the administration API
+    append_history,
+    gate_status,
+    now_iso,
+    read_activation,
+    read_history,
+    rollback_target,
+    version_rows,
+    write_activation,
+)
+from ragcds.index.version import VersionData
+from ragcds.retrieve import version_search
 
 
-def read_history(index_dir: Path) -> list[dict]:
-    path = Path(index_dir) / HISTORY
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a torn last line after a crash is skipped
-            continue
-    return rows
-
-
-def write_activation(vdir: Path, record: dict) -> None:
-    store.write_text_atomic(Path(vdir) / ACTIVATION, json.dumps(record, ensure_ascii=False, indent=1))
-
-
-def read_activation(vdir: Path) -> dict | None:
-    try:
-        return json.loads((Path(vdir) / ACTIVATION).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+def require_reason(force: bool, reason: str) -> None:
+    """``--force`` needs ``--reason`` (recorded with the version): the one check for ingest, update and
+    activate, in the CLI (before anything is loaded) and in the library alike."""
+    if force and not reason.strip():
+        raise RagcdsError('--force needs --reason "why this version may go live" (it is recorded with the version)')
 
 
 def version_dir(index_dir: Path, version_id: str) -> Path:
@@ -109,69 +78,13 @@ def intact_live_version(index_dir: Path, exclude: str | None = None) -> Path | N
         return None
 
 
-def rollback_target(index_dir: Path, broken: str | None) -> str | None:
-    """An intact version that ``ragcds index activate`` would accept in place of ``broken``: the one that was
-    live before it (history), else the newest other one. None when there is none."""
-    index_dir = Path(index_dir)
-    rows = {r["version_id"]: r for r in reversed(version_rows(index_dir))}  # newest first
-    before = [r.get("from") for r in reversed(read_history(index_dir)) if r.get("to") == broken and r.get("from")]
-    for vid in dict.fromkeys([*before, *rows]):
-        if vid == broken or vid not in rows or rows[vid]["gates"] == "FAILED":  # FAILED would need --force
-            continue
-        try:
-            if not store.verify_version(index_dir / store.VERSIONS / vid):
-                return vid
-        except RagcdsError:
-            continue
-    return None
-
-
-def gate_status(vdir: Path) -> str:
-    """passed / FAILED / forced / - (never gated: the gates run when it is activated)."""
-    rec = read_activation(vdir) or {}
-    if rec.get("forced"):
-        return "forced"
-    if rec.get("gates") is None:
-        return "-"
-    return "passed" if rec["gates"].get("passed") else "FAILED"
-
-
-def version_rows(index_dir: Path) -> list[dict]:
-    """One row per complete version, oldest first (build time, then manifest write time): id, built_at,
-    source, chunks, live, gate status."""
-    live = store.current_version(Path(index_dir))
-    rows = []
-    for m in store.list_versions(Path(index_dir)):
-        vid = m["version_id"]
-        vdir = version_dir(index_dir, vid)
-        rows.append(
-            {
-                "version_id": vid,
-                "built_at": m.get("built_at", ""),
-                "source_file": m.get("source", {}).get("file", ""),
-                "source_sha256": m.get("source", {}).get("sha256", ""),
-                "pages": m.get("source", {}).get("pages"),
-                "chunks": m.get("chunk_count"),
-                "embedder": m.get("embedder", {}).get("id", ""),
-                "live": vid == live,
-                "gates": gate_status(vdir),
-                "_written": (vdir / store.MANIFEST).stat().st_mtime_ns,
-            }
-        )
-    rows.sort(key=lambda r: (r["built_at"], r.pop("_written")))  # built_at has 1 s resolution
-    return rows
-
-
 def gate_version(index_dir: Path, vdir: Path, embedder: Embedder | None = None, settings=None):
     """Run the validation gates on a version that has none recorded (compared with the live version when
     that one is intact) and record the result in its activation.json. Returns the GateReport."""
-    from ragcds.index.embedders import load_embedder
-    from ragcds.index.gates import run_gates
-
     manifest = store.read_manifest(vdir)
-    emb = embedder or load_embedder(manifest.get("embedder", {}).get("ref", "default"))
+    emb = embedder or load_embedder(manifest.embedder.ref)
     prev = intact_live_version(index_dir, exclude=vdir.name)
-    report = run_gates(vdir, prev, emb, settings)
+    report = run_gates(VersionData.load(vdir), VersionData.load(prev) if prev else None, version_search(emb), settings)
     write_activation(
         vdir,
         {
@@ -201,8 +114,7 @@ def activate(
     first; one whose gates failed needs ``force`` and a reason. Returns the history row (plus
     ``gate_report`` when the gates ran now)."""
     index_dir = Path(index_dir)
-    if force and not reason.strip():
-        raise RagcdsError('--force needs --reason "why this version may go live" (it is recorded)')
+    require_reason(force, reason)
     with store.writer_lock(index_dir, create=False):
         vdir = check_complete(index_dir, version_id)
         version_id = vdir.name
@@ -318,7 +230,7 @@ def verify(index_dir: Path, all_versions: bool = False) -> dict:
         vdir = vroot / vid
         try:
             manifest = store.read_manifest(vdir)
-            problems, files = store.verify_version(vdir, manifest), len(manifest.get("files") or {})
+            problems, files = store.verify_version(vdir, manifest), len(manifest.files)
         except RagcdsError as exc:
             problems, files = [str(exc).split(" — ")[0]], 0
         rows.append({"version_id": vid, "live": vid == live, "files": files, "problems": problems})

@@ -8,7 +8,6 @@ not mistaken for page numbers. Pages without a readable label get one inferred f
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,14 +28,6 @@ class Page:
     text: str  # raw extracted text
     label: str  # printed page label ("100", "XLIV"); "" when unknown
     label_inferred: bool = False
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def roman_to_int(s: str) -> int | None:

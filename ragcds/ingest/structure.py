@@ -66,7 +66,7 @@ def _key(num: str) -> tuple[int, ...]:
     return tuple(int(x) for x in num.split("."))
 
 
-def clean_title(title: str) -> str:
+def heading_title(title: str) -> str:
     return re.sub(r"\s+", " ", _ICD.sub("", title)).strip(" -–:")
 
 
@@ -83,7 +83,7 @@ def parse_toc(pages: list[CleanPage]) -> tuple[list[TocEntry], set[int]]:
             continue
         toc_pages.add(page.pdf_page)
         for m in hits:
-            title = clean_title(m.group("title"))
+            title = heading_title(m.group("title"))
             num = m.group("num") or ""
             if not re.search(r"[A-Za-z]", title) or num in seen_numbers and num:
                 continue
@@ -122,88 +122,121 @@ def _chapter_titles(toc: list[TocEntry], pages: list[CleanPage]) -> dict[str, st
 
 
 def build_structure(pages: list[CleanPage]) -> Structure:
+    """The section tree of a guideline: contents pages set apart, front matter split by the contents'
+    unnumbered entries, numbered headings accepted by :meth:`_TreeBuilder.accept_heading`, appendices."""
     toc, toc_pages = parse_toc(pages)
-    toc_by_num = {e.number: e for e in toc if e.number}
-    toc_pos = {e.number: i for i, e in enumerate(toc) if e.number}
-    label_to_page = {p.label: p.pdf_page for p in pages if p.label}
-    body_start = max(toc_pages) + 1 if toc_pages else 1
-    # front-matter starts: unnumbered contents entries whose printed page precedes the body
-    front_starts = {}
-    for e in toc:
-        if not e.number and e.page_label in label_to_page and label_to_page[e.page_label] >= body_start:
-            front_starts.setdefault(label_to_page[e.page_label], e.title)
-    chapters = _chapter_titles(toc, pages)
-
-    sections: list[Section] = []
-    by_num: dict[str, Section] = {}
-    contents = Section(number="", title="Contents", heading_path=("Contents",), indexable=False)
-    current = Section(number="", title="Front matter", heading_path=("Front matter",))
-    sections.append(current)
-    cur_key: tuple[int, ...] | None = None
-    cur_pos = -1  # position of the current section in the contents (the book's own order, typos and all)
-    appendix_count = 0
-    pending_title: Section | None = None  # an appendix heading whose title is on the next line
+    builder = _TreeBuilder(toc, toc_pages, pages)
     for page in pages:
-        if page.pdf_page in toc_pages:
-            contents.lines.extend((page.pdf_page, line) for line in page.lines)
-            continue
-        if cur_key is None and page.pdf_page in front_starts:
-            title = front_starts[page.pdf_page]
-            current = Section(number="", title=title, heading_path=(title,))
-            sections.append(current)
+        builder.feed_page(page)
+    return builder.result()
+
+
+class _TreeBuilder:
+    """A small state machine over the body lines: the current section, its number key and its position in
+    the contents, the appendix count and an appendix heading waiting for its title line."""
+
+    def __init__(self, toc: list[TocEntry], toc_pages: set[int] | list[int], pages: list[CleanPage]):
+        self.toc, self.toc_pages = toc, toc_pages
+        self.toc_by_num = {e.number: e for e in toc if e.number}
+        self.toc_pos = {e.number: i for i, e in enumerate(toc) if e.number}
+        label_to_page = {p.label: p.pdf_page for p in pages if p.label}
+        self.body_start = max(toc_pages) + 1 if toc_pages else 1
+        # front-matter starts: unnumbered contents entries whose printed page precedes the body
+        self.front_starts: dict[int, str] = {}
+        for e in toc:
+            if not e.number and e.page_label in label_to_page and label_to_page[e.page_label] >= self.body_start:
+                self.front_starts.setdefault(label_to_page[e.page_label], e.title)
+        self.chapters = _chapter_titles(toc, pages)
+        self.by_num: dict[str, Section] = {}
+        self.contents = Section(number="", title="Contents", heading_path=("Contents",), indexable=False)
+        self.current = Section(number="", title="Front matter", heading_path=("Front matter",))
+        self.sections: list[Section] = [self.current]
+        self.cur_key: tuple[int, ...] | None = None
+        self.cur_pos = -1  # position of the current section in the contents (the book's own order, typos and all)
+        self.appendix_count = 0
+        self.pending_title: Section | None = None  # an appendix heading whose title is on the next line
+
+    def feed_page(self, page: CleanPage) -> None:
+        if page.pdf_page in self.toc_pages:
+            self.contents.lines.extend((page.pdf_page, line) for line in page.lines)
+            return
+        if self.cur_key is None and page.pdf_page in self.front_starts:
+            title = self.front_starts[page.pdf_page]
+            self._open(Section(number="", title=title, heading_path=(title,)))
         for line in page.lines:
-            if pending_title is not None:
-                pending_title.title = clean_title(line)
-                pending_title.heading_path = (f"Appendix {pending_title.number[1:]} {pending_title.title}",)
-                pending_title = None
+            self.feed_line(page, line)
+
+    def feed_line(self, page: CleanPage, line: str) -> None:
+        if self.pending_title is not None:
+            pending, self.pending_title = self.pending_title, None
+            pending.title = heading_title(line)
+            pending.heading_path = (f"Appendix {pending.number[1:]} {pending.title}",)
+            return
+        if self._appendix(line):
+            return
+        m = _HEADING.match(line.strip()) if page.pdf_page >= self.body_start and not self.appendix_count else None
+        if m and len(line) < 160:
+            title = self.accept_heading(m)
+            if title is not None:
+                self._open_numbered(m.group("num"), title)
+                rest = _ICD.search(m.group("title"))
+                if rest:
+                    self.current.lines.append((page.pdf_page, rest.group(0).strip()))
+                return
+        self.current.lines.append((page.pdf_page, line))
+
+    def accept_heading(self, m: re.Match) -> str | None:
+        """The section title when a numbered line is a heading, else None. A heading is confirmed by the
+        contents (in the contents' own order) or a plausible next step in the tree; "5.3.1Definition" (no
+        space) only counts when confirmed; dose lines ("2 mg ...") and numbers already seen never do."""
+        num = m.group("num")
+        key = _key(num)
+        title = heading_title(m.group("title"))
+        entry = self.toc_by_num.get(num)
+        confirmed = entry is not None and _title_similar(entry.title, title)
+        spaced = bool(m.group("space"))
+        if not (spaced or confirmed) or num in self.by_num or len(key) < 2 or _UNIT_WORD.match(title):
+            return None
+        if not ((confirmed and self.toc_pos[num] > self.cur_pos) or _plausible_next(key, self.cur_key)):
+            return None
+        if entry is not None and confirmed:
+            return entry.title
+        return title.title() if title.isupper() else title
+
+    def _appendix(self, line: str) -> bool:
+        am = _APPENDIX.match(line.strip()) if self.cur_key is not None and len(line) < 100 else None
+        if not (am and am.group("num") in (str(self.appendix_count + 1), chr(ord("A") + self.appendix_count))):
+            return False
+        self.appendix_count += 1
+        self._open(Section(number=f"A{am.group('num')}", title=heading_title(am.group("title")),
+                           heading_path=(line.strip(),)))
+        if not self.current.title:
+            self.pending_title = self.current
+        return True
+
+    def _open(self, section: Section) -> None:
+        self.current = section
+        self.sections.append(section)
+
+    def _open_numbered(self, num: str, title: str) -> None:
+        key = _key(num)
+        path = [f"{key[0]} {self.chapters.get(str(key[0]), '')}".strip()]
+        path += [f"{a} {self.by_num[a].title}" for i in range(2, len(key))
+                 if (a := ".".join(map(str, key[:i]))) in self.by_num]
+        path.append(f"{num} {title}")
+        self._open(Section(number=num, title=title, heading_path=tuple(path)))
+        self.by_num[num] = self.current
+        self.cur_key = key
+        self.cur_pos = self.toc_pos.get(num, self.cur_pos)
+
+    def result(self) -> Structure:
+        sections = ([self.contents] if self.contents.lines else []) + self.sections
+        found, missing = [], []
+        chapter_nums = {n.split(".")[0] for n in self.by_num}
+        for e in self.toc:
+            if not e.number:
                 continue
-            am = _APPENDIX.match(line.strip()) if cur_key is not None and len(line) < 100 else None
-            if am and am.group("num") in (str(appendix_count + 1), chr(ord("A") + appendix_count)):
-                appendix_count += 1
-                current = Section(number=f"A{am.group('num')}", title=clean_title(am.group("title")),
-                                  heading_path=(line.strip(),))
-                sections.append(current)
-                if not current.title:
-                    pending_title = current
-                continue
-            m = _HEADING.match(line.strip()) if page.pdf_page >= body_start and not appendix_count else None
-            if m and len(line) < 160:
-                num, raw_title = m.group("num"), m.group("title")
-                key = _key(num)
-                title = clean_title(raw_title)
-                entry = toc_by_num.get(num)
-                confirmed = entry is not None and _title_similar(entry.title, title)
-                spaced = bool(m.group("space"))  # "5.3.1Definition" only counts when the contents confirm it
-                ok = (spaced or confirmed) and num not in by_num and len(key) >= 2 and not _UNIT_WORD.match(title) and (
-                    (confirmed and toc_pos[num] > cur_pos) or _plausible_next(key, cur_key)
-                )
-                if ok:
-                    if entry is not None and confirmed:
-                        title = entry.title
-                    elif title.isupper():
-                        title = title.title()
-                    path = [f"{key[0]} {chapters.get(str(key[0]), '')}".strip()]
-                    path += [f"{a} {by_num[a].title}" for i in range(2, len(key))
-                             if (a := ".".join(map(str, key[:i]))) in by_num]
-                    path.append(f"{num} {title}")
-                    current = Section(number=num, title=title, heading_path=tuple(path))
-                    sections.append(current)
-                    by_num[num] = current
-                    cur_key = key
-                    cur_pos = toc_pos.get(num, cur_pos)
-                    rest = _ICD.search(raw_title)
-                    if rest:
-                        current.lines.append((page.pdf_page, rest.group(0).strip()))
-                    continue
-            current.lines.append((page.pdf_page, line))
-    if contents.lines:
-        sections.insert(0, contents)
-    found, missing = [], []
-    chapter_nums = {n.split(".")[0] for n in by_num}
-    for e in toc:
-        if not e.number:
-            continue
-        present = e.number in by_num if "." in e.number else e.number in chapter_nums
-        (found if present else missing).append(f"{e.number} {e.title}")
-    return Structure(toc=toc, sections=[s for s in sections if s.lines or s.number], toc_found=found,
-                     toc_missing=missing)
+            present = e.number in self.by_num if "." in e.number else e.number in chapter_nums
+            (found if present else missing).append(f"{e.number} {e.title}")
+        return Structure(toc=self.toc, sections=[s for s in sections if s.lines or s.number], toc_found=found,
+                         toc_missing=missing)

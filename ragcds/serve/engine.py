@@ -22,6 +22,7 @@ from ragcds import __version__
 from ragcds.generate.base import GenerationRequest, Generator
 from ragcds.index import store
 from ragcds.index.embedders import Embedder
+from ragcds.index.manifest import Manifest
 from ragcds.retrieve import HybridRetriever, Mode, check_question
 from ragcds.serve import library
 from ragcds.serve.sections import SectionTable, section_view
@@ -95,7 +96,7 @@ class Snapshot:
         return self.retriever.index.version_id
 
     @property
-    def manifest(self) -> dict:
+    def manifest(self) -> Manifest:
         return self.retriever.index.manifest
 
 
@@ -111,9 +112,8 @@ class IndexHolder:
         self.swaps = 0
         self._snapshot = self._open(store.resolve_version_dir(self.index_dir))
 
-    def _embedder(self, manifest: dict) -> Embedder:
-        info = manifest.get("embedder", {})
-        key = (str(info.get("ref", "default")), str(info.get("id", "")))
+    def _embedder(self, manifest: Manifest) -> Embedder:
+        key = (manifest.embedder.ref, manifest.embedder.id)
         if key not in self._embedders:
             self._embedders = {key: SerialEmbedder(library.load_embedder(key[0]))}  # keep only the one in use
         return self._embedders[key]
@@ -217,8 +217,8 @@ class Service:
             "index": {
                 "path": str(self.holder.index_dir),
                 "version": snap.version_id,
-                "built_at": m.get("built_at", ""),
-                "source": m.get("source", {}).get("file", ""),
+                "built_at": m.built_at,
+                "source": m.source.file,
                 "chunks": len(snap.retriever.chunks),
                 "sections": len(snap.sections.rows),
                 "swaps": self.holder.swaps,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcds.errors import SectionNotFound
-from ragcds.index import store
+from ragcds.files import read_jsonl
 from ragcds.ingest.chunk import Chunk
 
 
@@ -37,7 +37,7 @@ def read_page_lines(version_dir: Path) -> dict[int, frozenset[str]]:
     path = Path(version_dir) / "pages.jsonl"
     if not path.exists():
         return {}
-    return {int(r["pdf_page"]): frozenset(r.get("lines", ())) for r in store.read_jsonl(path)}
+    return {int(r["pdf_page"]): frozenset(r.get("lines", ())) for r in read_jsonl(path)}
 
 
 def page_blocks(chunk: Chunk, page_lines: dict[int, frozenset[str]]) -> list[dict]:

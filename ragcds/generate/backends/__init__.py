@@ -1,4 +1,5 @@
 """Generator backends, all registered the same way (built-ins included): name → factory(ref, **options).
+Installed packages add theirs through the ``ragcds.backends`` entry point group (``ragcds.plugins``).
 
 `load_generator(ref, backend="auto")` infers the backend from the reference:
 ``*.gguf`` → llamacpp when llama_cpp is importable, else transformers (gguf_file=); ``http(s)://`` → openai;
@@ -12,6 +13,7 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
+from ragcds import plugins
 from ragcds.errors import BackendUnavailable, ModelNotFound
 from ragcds.generate.base import Generator
 
@@ -25,7 +27,13 @@ def register_backend(name: str, factory: Factory) -> None:
 
 
 def backend_names() -> list[str]:
-    return sorted(_BACKENDS)
+    return sorted(_registry())
+
+
+def _registry() -> dict[str, Factory]:
+    """The factories, with installed plugins registered on first use (code registrations win)."""
+    plugins.load(plugins.BACKENDS, lambda name, factory: _BACKENDS.setdefault(name, factory))  # type: ignore[arg-type]
+    return _BACKENDS
 
 
 def llama_cpp_available() -> bool:
@@ -67,11 +75,16 @@ def load_generator(ref: str | None = None, backend: str = "auto", **options) -> 
     """A ready generator for `ref` using `backend` (auto: inferred from the reference)."""
     resolved = _resolve_ref(ref)
     name = infer_backend(resolved) if backend == "auto" else backend
-    if name not in _BACKENDS:
+    registry = _registry()
+    if name not in registry:
+        why = plugins.failure(plugins.BACKENDS, name)
+        if why:
+            raise BackendUnavailable(f"backend plugin '{name}' could not be loaded ({why}) — reinstall the "
+                                     "package that provides it")
         raise BackendUnavailable(
             f"unknown backend '{name}'; choose one of auto, {', '.join(backend_names())}"
         )
-    return _BACKENDS[name](resolved, **options)
+    return registry[name](resolved, **options)
 
 
 def _transformers(ref: str | None, **options) -> Generator:

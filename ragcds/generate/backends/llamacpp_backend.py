@@ -17,11 +17,6 @@ INSTALL_HINT = "pip install 'ragcds[llamacpp]'"
 _MODELS: dict[str, Any] = {}
 
 
-def gbnf(format: str) -> str:
-    """GBNF grammar for a constrained format (identical to the xgrammar EBNF)."""
-    return grammar(format)
-
-
 def import_llama_cpp() -> Any:
     try:
         import llama_cpp
@@ -55,7 +50,7 @@ class LlamaCppGenerator:
     def generate(self, request: GenerationRequest) -> str:
         kwargs: dict[str, Any] = {"max_tokens": request.max_new_tokens, "temperature": request.temperature}
         if request.format in ("xml", "array"):
-            kwargs["grammar"] = self.llama_cpp.LlamaGrammar.from_string(gbnf(request.format), verbose=False)
+            kwargs["grammar"] = self.llama_cpp.LlamaGrammar.from_string(grammar(request.format), verbose=False)
         msgs = fit_messages(request.messages, self.supports_system)
         try:
             out = self.llm.create_chat_completion(messages=msgs, **kwargs)
