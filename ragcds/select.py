@@ -106,13 +106,33 @@ def _fill(blocks: list[Block], scores: dict[int, float], budget: int) -> list[Bl
     leads = {lead_in(blocks, b) for b in blocks} - {None}  # shown only with an item they lead into
     rest = sorted((b for b in blocks if b not in chosen and b not in leads), key=lambda b: (-scores[b.order], b.order))
     for b in rest:
-        lead = lead_in(blocks, b)
-        extra = [lead] if lead is not None and lead not in chosen else []
+        extra = [x for x in needs(blocks, b) if x not in chosen]
         cost = sum(len(x.text) + _OVERHEAD for x in [b, *extra])
         if scores[b.order] > 0 and cost <= left:
             chosen.extend([b, *extra])
             left -= cost
     return sorted(chosen, key=lambda b: b.order)
+
+
+# a line that continues the one before it and reads wrong alone ("Child: 25 mg/kg per dose", "Then once a day")
+CONTINUES = re.compile(r"^(then|followed by|follow (with|by|up)|or|and|plus|child(ren)?|adults?|infants?|neonates?)\b",
+                       re.I)
+
+
+def needs(blocks: list[Block], block: Block, depth: int = 3) -> list[Block]:
+    """The blocks a block must be shown with: the lines it continues (up to `depth`) and its lead-in."""
+    out: list[Block] = []
+    cur = block
+    for _ in range(depth):
+        if not CONTINUES.match(cur.text):
+            break
+        before = [b for b in blocks if b.order < cur.order and b.subhead == cur.subhead and b.kind != "heading"]
+        if not before:
+            break
+        cur = before[-1]
+        out.append(cur)
+    lead = lead_in(blocks, cur)
+    return out + ([lead] if lead is not None and lead not in out else [])
 
 
 LEAD_IN = re.compile(r"^(if|when|where|for|unless|after|before|in|once|while)\b|:$", re.I)

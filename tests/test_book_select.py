@@ -108,3 +108,15 @@ def test_answer_lines_label_the_books_sub_headings():
     blocks = [b for b in part_blocks(s, "management") if b.text.startswith(("Stop", "Do not"))]
     lines = _block_lines(Selection("management", tuple(blocks), False), [], quote=False)
     assert lines[-2:] == ["Harmful and ineffective resuscitation practices:", "- Do not hold the baby upside down"]
+
+
+def test_a_line_that_continues_another_is_never_shown_alone():
+    text = ("Plague fever.\nManagement\nNursing\n- Give oral fluids and keep the patient cool\n"
+            "- Isolate the patient from other people\nAntibiotics\n- Doxycycline 100 mg every 12 hours for 14 days\n"
+            "- Chloramphenicol 500 mg every 6 hours\nChild: 25 mg/kg per dose")
+    s = Book([Chunk("p1", "2.1.6", "Plague", ("2",), "", (180,), ("130",), text)]).section("2.1.6")
+    blocks, _ = select_part(s, "management", "Nursing: oral fluids, keep cool, isolate; and the child dose?", 180)
+    texts = [b.text for b in blocks]
+    assert "Child: 25 mg/kg per dose" in texts
+    # the child's dose is shown under the drug it belongs to, never alone
+    assert texts[texts.index("Child: 25 mg/kg per dose") - 1] == "Chloramphenicol 500 mg every 6 hours"

@@ -21,9 +21,16 @@ def level(question: str, section=None, confident: bool = False) -> str:
 def test_danger_signs_set_the_level_with_their_citation():
     t = triage("A 2-year-old had a fit this morning and is now hard to wake.", question_population("a 2-year-old"),
                None, {892: "§17.3.21 Check for General Danger Signs, p. 826"})
-    assert t.level == "emergency" and t.because[0].finding in ("fit", "hard to wake")
+    assert t.level == "emergency" and t.because[0].finding in ("a fit", "hard to wake")
     assert any("§17.3.21" in r.citation or "PDF p." in r.citation for r in t.because)
     assert level("A 30-year-old woman has itchy weals on her arms.") == "routine"
+
+
+def test_fit_the_verb_and_fit_the_adjective_are_not_convulsions():
+    assert level("A 17-year-old swallowed tablets. Which overdose fits this picture?") == "routine"
+    assert level("A previously fit and well 30-year-old man has a cough.") == "routine"
+    assert level("A 2-year-old had a fit this morning.") == "emergency"
+    assert level("His relatives say the fits began 40 minutes ago.") == "emergency"
 
 
 def test_negated_findings_do_not_count():
