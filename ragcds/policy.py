@@ -201,7 +201,8 @@ def select_sections(question: str, ask: Ask, book: Book, number: str, budget: in
     left = budget
     for i, part in enumerate(parts):
         share = left if full else max(left // (len(parts) - i) - PART_HEADER, 0)
-        blocks, more = select_part(section, part, question, None if full else share)
+        shown = frozenset(b.order for s in out for b in s.blocks)
+        blocks, more = select_part(section, part, question, None if full else share, shown)
         if blocks:
             out.append(Selection(part, tuple(blocks), more))
             left -= PART_HEADER + sum(len(b.text) + 8 for b in blocks)

@@ -71,14 +71,27 @@ def _dedupe(blocks: list[Block]) -> list[Block]:
     return out
 
 
-def select_part(section: BookSection, part: str, question: str, budget: int | None) -> tuple[list[Block], bool]:
-    """(blocks in book order, whether some did not fit) for one part; budget None takes the whole part."""
-    blocks = part_blocks(section, part)
+# a line telling to refer at once; in a quoted management part it is always shown when it fits (a third of the
+# budget at most, two lines): a health worker must not miss "Refer to hospital immediately" for a dose table
+URGENT_REFERRAL = re.compile(r"\b(refer\w*(?: \w+){0,4} (urgently|immediately)|urgent\w* refer\w*|"
+                             r"immediate\w* refer\w*)", re.I)
+
+
+def select_part(section: BookSection, part: str, question: str, budget: int | None,
+                shown: frozenset[int] = frozenset()) -> tuple[list[Block], bool]:
+    """(blocks in book order, whether some did not fit) for one part, leaving out blocks already `shown` by
+    another part; budget None takes the whole part."""
+    blocks = [b for b in part_blocks(section, part) if b.order not in shown]
     total = sum(len(b.text) + _OVERHEAD for b in blocks)
     if budget is None or total <= budget:
         return blocks, False
     scores = block_scores(section, question)
-    chosen = _fill(blocks, scores, budget)
+    urgent = []
+    if part == "management":
+        urgent = [b for b in blocks if URGENT_REFERRAL.search(b.text)][:2]
+        urgent = [b for b in urgent if len(b.text) + _OVERHEAD <= budget // 3]
+    left = budget - sum(len(b.text) + _OVERHEAD for b in urgent)
+    chosen = sorted(urgent + _fill([b for b in blocks if b not in urgent], scores, left), key=lambda b: b.order)
     return chosen, len(chosen) < len(blocks)
 
 

@@ -120,3 +120,17 @@ def test_a_line_that_continues_another_is_never_shown_alone():
     assert "Child: 25 mg/kg per dose" in texts
     # the child's dose is shown under the drug it belongs to, never alone
     assert texts[texts.index("Child: 25 mg/kg per dose") - 1] == "Chloramphenicol 500 mg every 6 hours"
+
+
+def test_a_quoted_management_part_keeps_its_refer_immediately_line():
+    text = ("Neonatal tetanus.\nManagement\nControl muscle spasm\n- Diazepam 0.2 mg/kg IV every 1 to 4 hours\n"
+            "- Keep the baby in a quiet dark room\n- Give expressed breast milk by nasogastric tube\n"
+            "- Clean the cord with chlorhexidine\n- Refer to hospital immediately")
+    s = Book([Chunk("n1", "2.1.8.1", "Neonatal Tetanus", ("2",), "", (143,), ("123",), text)]).section("2.1.8.1")
+    blocks, more = select_part(s, "management", "Which diazepam dose controls the muscle spasm?", 120)
+    texts = [b.text for b in blocks]
+    assert more and texts == ["Diazepam 0.2 mg/kg IV every 1 to 4 hours", "Refer to hospital immediately"]
+    # a line another part already shows is not repeated
+    rest, _ = select_part(s, "management", "Which diazepam dose controls the muscle spasm?", 120,
+                          frozenset(b.order for b in blocks if b.text.startswith("Refer")))
+    assert "Refer to hospital immediately" not in [b.text for b in rest]
