@@ -166,3 +166,26 @@ def test_bad_pdfs_raise_one_line_errors(tmp_path, kind):
         read_pdf(path)
     msg = str(err.value)
     assert "\n" not in msg and "—" in msg  # one line, and it names the fix
+
+
+def test_contents_lines_without_their_leader_dots_still_confirm_the_book_order():
+    """The UCG's contents list "16.5.1.2 Postpartum Examination …" (a misprint) inside 16.6; the lines after
+    it lost their dots and page numbers in the PDF's text layer ("16.6.2 Postnatal"). They still confirm the
+    sections, so 16.6.2 and 16.6.3 are not swallowed by 16.5.1.2 (titles come from the body)."""
+    from ragcds.ingest.clean import CleanPage
+
+    toc = ("Contents", "16 OBSTETRIC CONDITIONS ....................... 700", "16.6 Postpartum Conditions ........ 764",
+           "16.6.1 Postpartum Care", "16.5.1.2 Postpartum Examination of the Mother ........ 767",
+           "16.6.2 Postnatal", "16.6.3 Mastitis/Breast Abscess")
+    body = [("16 OBSTETRIC CONDITIONS", "16.6 POSTPARTUM CONDITIONS", "16.6.1 Postpartum Care ICD10 CODE: Z39",
+             "Care of the mother after delivery."),
+            ("16.5.1.2 Postpartum Examination of the Mother", "Examine the mother at 6 days and 6 weeks."),
+            ("16.6.2 Postnatal Depression ICD10 CODE: F53", "Low mood after delivery.",
+             "16.6.3 Mastitis/Breast Abscess ICD10 CODE: O91", "Painful red breast.")]
+    pages = [CleanPage(1, "I", toc)] + [CleanPage(i + 2, str(i + 1), lines) for i, lines in enumerate(body)]
+    structure = build_structure(pages)
+    titles = {s.number: s.title for s in structure.sections if s.number}
+    assert list(titles)[-3:] == ["16.5.1.2", "16.6.2", "16.6.3"]
+    assert titles["16.6.2"] == "Postnatal Depression" and titles["16.6.3"] == "Mastitis/Breast Abscess"
+    assert [t for _, t in next(s for s in structure.sections if s.number == "16.5.1.2").lines] == [
+        "Examine the mother at 6 days and 6 weeks."]

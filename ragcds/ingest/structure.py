@@ -17,6 +17,7 @@ from ragcds.ingest.clean import CleanPage
 _TOC_LINE = re.compile(
     r"^(?:(?P<num>\d{1,2}(?:\.\d{1,2})*)\.?\s+)?(?P<title>\S.*?)\s*\.{3,}\s*(?P<page>\d{1,4}|[IVXLC]+)?\s*$"
 )
+_TOC_LOOSE = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,2})+)\.?\s+(?P<title>[A-Za-z].*)$")
 _HEADING = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,2}){0,4})\.?(?P<space>\s*)(?P<title>[A-Za-z(\"'“].*)$")
 _APPENDIX = re.compile(r"^APPENDIX\s+(?P<num>\d{1,2}|[A-Z])\s*[:.\-–]?\s*(?P<title>.*)$", re.IGNORECASE)
 _ICD = re.compile(r"\s*ICD\s*-?\s*10\s*CODE\b.*$", re.IGNORECASE)
@@ -30,6 +31,9 @@ class TocEntry:
     number: str  # "" for unnumbered front-matter entries (Foreword, Abbreviations, ...)
     title: str
     page_label: str  # as printed in the contents ("166", "XLIV"); "" when missing
+    # read from a numbered contents line whose leader dots and page number the PDF's text layer put elsewhere
+    # ("16.6.2 Postnatal"): it confirms the number and the book order, the title is taken from the body
+    loose: bool = False
 
 
 @dataclass
@@ -82,13 +86,18 @@ def parse_toc(pages: list[CleanPage]) -> tuple[list[TocEntry], set[int]]:
                 break
             continue
         toc_pages.add(page.pdf_page)
-        for m in hits:
-            title = heading_title(m.group("title"))
-            num = m.group("num") or ""
+        for line in page.lines:
+            m = _TOC_LINE.match(line.strip())
+            loose = None if m else _TOC_LOOSE.match(line.strip())
+            if not (m or loose):
+                continue
+            title = heading_title((m or loose).group("title"))
+            num = (m or loose).group("num") or ""
             if not re.search(r"[A-Za-z]", title) or num in seen_numbers and num:
                 continue
             seen_numbers.add(num)
-            entries.append(TocEntry(number=num, title=title, page_label=m.group("page") or ""))
+            entries.append(TocEntry(number=num, title=title, page_label=m.group("page") or "" if m else "",
+                                    loose=loose is not None))
     return entries, toc_pages
 
 
@@ -199,7 +208,7 @@ class _TreeBuilder:
             return None
         if not ((confirmed and self.toc_pos[num] > self.cur_pos) or _plausible_next(key, self.cur_key)):
             return None
-        if entry is not None and confirmed:
+        if entry is not None and confirmed and not entry.loose:
             return entry.title
         return title.title() if title.isupper() else title
 
