@@ -89,6 +89,14 @@ def _join(prev: str, line: str) -> str:
     return f"{prev} {line}"
 
 
+def _sibling_heading(line: str, subhead: str) -> bool:
+    """A heading-like line of the same shape as the current sub-heading ("Moderate dehydration" under "Mild
+    dehydration", "Chronic stage" after "Acute stage"): the next sub-heading, never a wrapped line."""
+    words, head = line.strip().lower().split(), subhead.lower().split()
+    return (len(head) >= 2 and len(words) == len(head) and words[0] != head[0] and words[1:] == head[1:]
+            and clinical.looks_like_heading(line))
+
+
 class _BlockBuilder:
     """Walks a section's lines and cuts them into blocks, tracking the current part and sub-heading. A
     heading-like line stays pending until the next line shows whether it was wrapped text."""
@@ -123,7 +131,7 @@ class _BlockBuilder:
             self.flush()
             if bare.lower() in clinical.PART_HEADINGS.get(part, ()):
                 self.subhead = ""
-        elif self.cur and clinical.continues(self.prev, line):
+        elif self.cur and clinical.continues(self.prev, line) and not _sibling_heading(line, self.subhead):
             self.cur[0] = _join(self.cur[0], line)
             if self.cur[1] == "heading":
                 self.cur[1] = "text"

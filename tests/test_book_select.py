@@ -134,3 +134,14 @@ def test_a_quoted_management_part_keeps_its_refer_immediately_line():
     rest, _ = select_part(s, "management", "Which diazepam dose controls the muscle spasm?", 120,
                           frozenset(b.order for b in blocks if b.text.startswith("Refer")))
     assert "Refer to hospital immediately" not in [b.text for b in rest]
+
+
+def test_a_sub_heading_of_the_same_shape_is_never_read_as_a_wrapped_line():
+    text = ("Dehydration.\nManagement\nMild dehydration\n- Give oral ORS 25 ml/kg in the first 4 hours\n"
+            "- Increase or maintain until clinical improvement\nModerate dehydration\n"
+            "- Give oral ORS 50 ml/kg in the first 4 hours\nSevere dehydration\n"
+            "- Ringer's lactate IV, 50 ml/kg in the first 4 hours")
+    s = Book([Chunk("d1", "1.1.3.2", "Dehydration", ("1",), "", (100,), ("80",), text)]).section("1.1.3.2")
+    under = {b.text: b.subhead for b in part_blocks(s, "management")}
+    assert under["Increase or maintain until clinical improvement"] == "Mild dehydration"
+    assert under["Ringer's lactate IV, 50 ml/kg in the first 4 hours"] == "Severe dehydration"
