@@ -145,3 +145,11 @@ def test_a_sub_heading_of_the_same_shape_is_never_read_as_a_wrapped_line():
     under = {b.text: b.subhead for b in part_blocks(s, "management")}
     assert under["Increase or maintain until clinical improvement"] == "Mild dehydration"
     assert under["Ringer's lactate IV, 50 ml/kg in the first 4 hours"] == "Severe dehydration"
+
+
+def test_a_capitalised_lead_in_with_a_colon_is_not_glued_to_the_line_before():
+    text = ("Pyelonephritis.\nManagement\n- Give paracetamol 1 g every 6-8 hours for pain and fever\n"
+            "If outpatient (only adults):\n- Ciprofloxacin 500 mg every 12 hours for 7 days")
+    s = Book([Chunk("u1", "7.2.2", "Acute Pyelonephritis", ("7",), "", (600,), ("528",), text)]).section("7.2.2")
+    texts = [b.text for b in part_blocks(s, "management")]
+    assert texts[:2] == ["Give paracetamol 1 g every 6-8 hours for pain and fever", "If outpatient (only adults):"]
