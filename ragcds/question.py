@@ -50,9 +50,11 @@ TREATMENT = re.compile(
     r"what (is|are) (the )?(\w+ )?(options?|choices?))\b",
     re.I,
 )
-# A patient described: an age or a person, in a statement before the question.
+# A patient described: an age, a person or a pronoun for one, in a statement before the question (pronouns and
+# people added after dev2 showed two vignettes without an age; dev unchanged).
 _PATIENT = re.compile(
-    r"\b(\d{1,3}[- ](year|month|week|day|hour)s?[- ]old|(man|woman|boy|girl|baby|babies|child|children|infant|"
+    r"\b(\d{1,3}[- ](year|month|week|day|hour)s?[- ]old|men|women|people|persons?|he|she|they|his|her|"
+    r"(man|woman|boy|girl|baby|babies|child|children|infant|"
     r"newborn|neonate|mother|father|grandmother|patient|farmer|teacher|driver|herdsman|student|worker|family|"
     r"members|husband|wife|son|daughter|toddler|adolescent|schoolgirl|schoolboy|primigravida)s?|para \d+)\b",
     re.I)

@@ -30,7 +30,7 @@ SIGNS_FILE = "triage_signs.tsv"
 _NEGATION = re.compile(r"\b(no|not|without|denies|nor|never|none|absent|normal)\b", re.I)
 _CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
 _URGENT_REFERRAL = re.compile(r"\b(refer\w* (urgently|immediately|at once|now)|urgent(ly)? refer\w*|"
-                              r"immediate(ly)? refer\w*|emergency(?! contracept))\b", re.I)
+                              r"immediate(ly)? refer\w*|emergency(?! (contracept|use)))\b", re.I)
 _REFER_INSTRUCTION = re.compile(r"^(refer|admit)\b(?!.*\b(if|when|unless|in case)\b)", re.I)
 # the section's own opening calls the condition severe or fatal ("Severe acute bacterial infection with high
 # fatality rate"): urgent when the section is resolved with confidence (chosen on dev2 d2-a/d2-b vignettes,

@@ -41,6 +41,12 @@ def test_what_the_question_asks():
     assert a.presentation and a.treatment and a.parts[0] == "diagnosis" and "child" in a.population.groups
     a = analyse("A 28-year-old woman who is not pregnant has fever and flank pain. What should she receive?")
     assert a.population.groups == {"adult"} and a.treatment
+    # a vignette without an age: people described in a statement, or a patient named by a pronoun
+    assert analyse("Three men drank a home-distilled spirit yesterday. Today they have vomiting and blurred vision. "
+                   "What is the likely poisoning?").presentation
+    assert analyse("A carpenter felt something fly into his eye while sawing an hour ago; his vision is normal. "
+                   "How should he be managed?").presentation
+    assert not analyse("Which drugs are used to treat people with severe malaria in a health centre?").presentation
 
 
 def test_population_picks_the_childs_section_and_never_quotes_the_adults():

@@ -79,6 +79,14 @@ def test_a_section_that_calls_its_condition_severe_or_fatal_is_urgent_only_when_
     assert t.level == "urgent" and "60 mg" not in t.because[0].finding and "serious" in t.because[0].finding
 
 
+def test_emergency_contraception_is_not_an_urgent_referral():
+    chunks = [Chunk("c1", "15.1.10", "Summary of Medical Eligibility", ("15",), "", (700,), ("664",),
+                    "Methods all couples can safely use.\nManagement\n- Emergency contraceptive pill (for "
+                    "emergency use only) is safe for all couples and every method")]
+    s = Book(chunks).section("15.1.10")
+    assert level("A woman taking rifampicin asks which contraceptive method she can safely use.", s, True) == "routine"
+
+
 def test_signs_file_is_well_formed():
     rows = signs()
     assert len(rows) >= 20 and {r.level for r in rows} <= {"emergency", "urgent"}
