@@ -191,6 +191,9 @@ def is_management_heading(line: str) -> bool:
 
 # ------------------------------------------------------------------ lines: bullets, noise, headings
 
+# the book telling to refer at once ("refer the patient immediately to …", "Refer URGENTLY", "urgent referral")
+URGENT_REFERRAL_RE = re.compile(r"\b(refer\w*(?: \w+){0,4} (urgently|immediately|at once)|urgent\w* refer\w*|"
+                                r"immediate\w* refer\w*)", re.I)
 BULLET_RE = re.compile(r"^\s*([~•\-–—»¾*▪◦]|o|[frwy](?=\s+[A-Z]))\s+")
 SENTENCE_END_RE = re.compile(r"[.:;!?)]\s*$")
 # Level-of-care codes of the treatment tables (HC2 … NR) and the tables' header lines: shown to nobody,

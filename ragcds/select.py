@@ -71,10 +71,9 @@ def _dedupe(blocks: list[Block]) -> list[Block]:
     return out
 
 
-# a line telling to refer at once; in a quoted management part it is always shown when it fits (a third of the
-# budget at most, two lines): a health worker must not miss "Refer to hospital immediately" for a dose table
-URGENT_REFERRAL = re.compile(r"\b(refer\w*(?: \w+){0,4} (urgently|immediately)|urgent\w* refer\w*|"
-                             r"immediate\w* refer\w*)", re.I)
+# a line telling to refer at once (clinical.URGENT_REFERRAL_RE) is always shown in a quoted management part when
+# it fits (a third of the budget at most, two lines): a health worker must not miss "Refer to hospital
+# immediately" for a dose table
 
 
 def select_part(section: BookSection, part: str, question: str, budget: int | None,
@@ -88,7 +87,7 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
     scores = block_scores(section, question)
     urgent = []
     if part == "management":
-        urgent = [b for b in blocks if URGENT_REFERRAL.search(b.text)][:2]
+        urgent = [b for b in blocks if clinical.URGENT_REFERRAL_RE.search(b.text)][:2]
         urgent = [b for b in urgent if len(b.text) + _OVERHEAD <= budget // 3]
     left = budget - sum(len(b.text) + _OVERHEAD for b in urgent)
     chosen = sorted(urgent + _fill([b for b in blocks if b not in urgent], scores, left), key=lambda b: b.order)

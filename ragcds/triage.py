@@ -29,8 +29,9 @@ LEVELS = ("routine", "urgent", "emergency")  # ascending
 SIGNS_FILE = "triage_signs.tsv"
 _NEGATION = re.compile(r"\b(no|not|without|denies|nor|never|none|absent|normal)\b", re.I)
 _CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
-_URGENT_REFERRAL = re.compile(r"\b(refer\w* (urgently|immediately|at once|now)|urgent(ly)? refer\w*|"
-                              r"immediate(ly)? refer\w*|emergency(?! (contracept|use)))\b", re.I)
+# a line that refers at once (clinical.URGENT_REFERRAL_RE) or speaks of an emergency (not "emergency
+# contraception", "for emergency use")
+_EMERGENCY_WORD = re.compile(r"\bemergency\b(?! (contracept|use))", re.I)
 _REFER_INSTRUCTION = re.compile(r"^(refer|admit)\b(?!.*\b(if|when|unless|in case)\b)", re.I)
 # the section's own opening calls the condition severe or fatal ("Severe acute bacterial infection with high
 # fatality rate"): urgent when the section is resolved with confidence (chosen on dev2 d2-a/d2-b vignettes,
@@ -185,7 +186,7 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
         elif b.part in ("management", "referral") and _REFER_INSTRUCTION.match(b.text):
             out.append(Reason(f"{section.title}: the guideline's management is referral", "urgent",
                               f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d", "section"))
-        elif _URGENT_REFERRAL.search(b.text):
+        elif clinical.URGENT_REFERRAL_RE.search(b.text) or _EMERGENCY_WORD.search(b.text):
             shared = sorted(q & clinical.stems(b.text) - _GENERIC)
             if len(shared) >= 2:
                 said = f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d"
