@@ -226,11 +226,13 @@ def continues(prev: str, line: str) -> bool:
     s = line.strip()
     if not prev.strip() or not s or BULLET_RE.match(line) or _CAPTION.match(s):
         return False
-    if s[0].islower() or s[0] in "(),;:%" or _CONTINUES_AFTER.search(prev):
+    if s[0].islower() or s[0] in "(),;:%" or _CONTINUES_AFTER.search(prev) or _REFER_SPLIT.search(prev + "\n" + s):
         return True
     return not SENTENCE_END_RE.search(prev) and len(prev.strip()) >= 45
 
 
+# "REFER" at the end of a chart cell's line and "URGENTLY" on the next: one instruction, never two blocks
+_REFER_SPLIT = re.compile(r"\brefer\s*\n(urgently|immediately)\b", re.I)
 _CAPTION = re.compile(r"^(?:dosage|doses?|dosing|regimen)s?\s+(?:of|for)\b", re.I)
 
 

@@ -27,7 +27,7 @@ from ragcds.index.lexical import tokenize
 from ragcds.population import conflicts
 from ragcds.question import Ask, analyse
 from ragcds.retrieve import Retrieval
-from ragcds.select import extra_blocks, select_part
+from ragcds.select import extra_blocks, section_blocks, select_part
 
 POLICIES: tuple[str, ...] = ("quote", "refuse")
 Action = Literal["answer", "quote", "refuse", "candidates", "out_of_scope"]
@@ -211,6 +211,10 @@ def select_sections(question: str, ask: Ask, book: Book, number: str, budget: in
         extra = extra_blocks(section, question, taken, left - PART_HEADER)
         if extra:
             out.append(Selection("related", tuple(extra), False))
+    elif full and not out:  # --full on a section without the parts asked for: the whole section
+        whole = section_blocks(section)
+        if whole:
+            out.append(Selection("related", tuple(whole), False))
     return tuple(out)
 
 

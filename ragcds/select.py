@@ -165,8 +165,7 @@ def lead_in(blocks: list[Block], block: Block) -> Block | None:
 def extra_blocks(section: BookSection, question: str, taken: set[int], budget: int) -> list[Block]:
     """Blocks outside the asked parts that match the question best, to use what is left of the budget."""
     scores = block_scores(section, question)
-    pool = [b for b in _dedupe([b for b in section.blocks if b.kind != "heading" and len(b.text) > 2])
-            if b.order not in taken and scores[b.order] > 0]
+    pool = [b for b in section_blocks(section) if b.order not in taken and scores[b.order] > 0]
     pool.sort(key=lambda b: (-scores[b.order], b.order))
     out, left = [], budget
     for b in pool:
@@ -175,3 +174,8 @@ def extra_blocks(section: BookSection, question: str, taken: set[int], budget: i
             out.append(b)
             left -= cost
     return sorted(out, key=lambda b: b.order)
+
+
+def section_blocks(section: BookSection) -> list[Block]:
+    """All the blocks a section shows (headings left out, repeated lines once), in book order."""
+    return _dedupe([b for b in section.blocks if b.kind != "heading" and len(b.text) > 2])

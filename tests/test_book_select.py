@@ -153,3 +153,10 @@ def test_a_capitalised_lead_in_with_a_colon_is_not_glued_to_the_line_before():
     s = Book([Chunk("u1", "7.2.2", "Acute Pyelonephritis", ("7",), "", (600,), ("528",), text)]).section("7.2.2")
     texts = [b.text for b in part_blocks(s, "management")]
     assert texts[:2] == ["Give paracetamol 1 g every 6-8 hours for pain and fever", "If outpatient (only adults):"]
+
+
+def test_refer_and_urgently_split_over_two_chart_lines_stay_one_instruction():
+    text = "Danger signs.\nManagement\n- Keep the child warm REFER\nURGENTLY\n- Give diazepam if convulsing"
+    s = Book([Chunk("g1", "17.3.21", "Check for General Danger Signs", ("17",), "", (892,), ("826",), text)]
+             ).section("17.3.21")
+    assert [b.text for b in part_blocks(s, "management")][0] == "Keep the child warm REFER URGENTLY"

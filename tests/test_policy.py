@@ -121,3 +121,13 @@ def test_treatment_detection_on_both_dev_sets():
         found = sum(analyse(r["question"]).treatment for r in treatment)
         print(path.name, f"treatment questions recognised {found}/{len(treatment)}")
         assert found / len(treatment) >= 0.95
+
+
+def test_full_on_a_section_without_the_part_asked_shows_the_whole_section():
+    chunks = [chunk("g1", "17.3.21", "Check for General Danger Signs",
+                    "Ask\n- Is the child unable to drink or breastfeed\nLook\n- Is the child convulsing now")]
+    src = FakeSource(chunks, top_dense=0.8)
+    q = "A child convulsing now and unable to drink: what should I do?"
+    full = decide(q, src.retrieve(q), src.book, src.vocabulary, full=True)
+    shown = [b.text for s in full.selections for b in s.blocks]
+    assert shown == ["Is the child unable to drink or breastfeed", "Is the child convulsing now"]
