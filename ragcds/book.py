@@ -97,13 +97,6 @@ def _sibling_heading(line: str, subhead: str) -> bool:
             and clinical.looks_like_heading(line))
 
 
-def _lead_in_line(line: str) -> bool:
-    """A short capitalised line ending in a colon ("If outpatient (only adults):") opens what follows; it is not
-    the tail of the line before it (a wrapped sentence goes on in lower case)."""
-    s = line.strip()
-    return s.endswith(":") and s[:1].isupper() and len(s) < 60
-
-
 class _BlockBuilder:
     """Walks a section's lines and cuts them into blocks, tracking the current part and sub-heading. A
     heading-like line stays pending until the next line shows whether it was wrapped text."""
@@ -138,8 +131,7 @@ class _BlockBuilder:
             self.flush()
             if bare.lower() in clinical.PART_HEADINGS.get(part, ()):
                 self.subhead = ""
-        elif self.cur and clinical.continues(self.prev, line) and not _sibling_heading(line, self.subhead) \
-                and not _lead_in_line(line):
+        elif self.cur and clinical.continues(self.prev, line) and not _sibling_heading(line, self.subhead):
             self.cur[0] = _join(self.cur[0], line)
             if self.cur[1] == "heading":
                 self.cur[1] = "text"

@@ -224,11 +224,17 @@ _CONTINUES_AFTER = re.compile(r"(?:[-–,/(&+]|\b(?:and|or|of|the|with|for|to|in
 def continues(prev: str, line: str) -> bool:
     """Is `line` a wrapped continuation of `prev` (same list item, sentence or table row)?"""
     s = line.strip()
-    if not prev.strip() or not s or BULLET_RE.match(line) or _CAPTION.match(s):
+    if not prev.strip() or not s or BULLET_RE.match(line) or _CAPTION.match(s) or _lead_in_line(s):
         return False
     if s[0].islower() or s[0] in "(),;:%" or _CONTINUES_AFTER.search(prev) or _REFER_SPLIT.search(prev + "\n" + s):
         return True
     return not SENTENCE_END_RE.search(prev) and len(prev.strip()) >= 45
+
+
+def _lead_in_line(s: str) -> bool:
+    """A short capitalised line ending in a colon ("If outpatient (only adults):") opens what follows; it is not
+    the tail of the line before it (a wrapped sentence goes on in lower case)."""
+    return s.endswith(":") and s[:1].isupper() and len(s) < 60
 
 
 # "REFER" at the end of a chart cell's line and "URGENTLY" on the next: one instruction, never two blocks

@@ -198,17 +198,17 @@ def select_sections(question: str, ask: Ask, book: Book, number: str, budget: in
     if ask.treatment and "management" not in parts:
         parts.append("management")
     out: list[Selection] = []
+    shown: set[int] = set()  # blocks a part already shows: never repeated by another
     left = budget
     for i, part in enumerate(parts):
         share = left if full else max(left // (len(parts) - i) - PART_HEADER, 0)
-        shown = frozenset(b.order for s in out for b in s.blocks)
-        blocks, more = select_part(section, part, question, None if full else share, shown)
+        blocks, more = select_part(section, part, question, None if full else share, frozenset(shown))
         if blocks:
             out.append(Selection(part, tuple(blocks), more))
+            shown.update(b.order for b in blocks)
             left -= PART_HEADER + sum(len(b.text) + 8 for b in blocks)
     if not full and left > 120:
-        taken = {b.order for s in out for b in s.blocks}
-        extra = extra_blocks(section, question, taken, left - PART_HEADER)
+        extra = extra_blocks(section, question, shown, left - PART_HEADER)
         if extra:
             out.append(Selection("related", tuple(extra), False))
     elif full and not out:  # --full on a section without the parts asked for: the whole section

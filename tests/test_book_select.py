@@ -41,6 +41,12 @@ def book() -> Book:
     return Book(chunks)
 
 
+def one_section(number: str, title: str, text: str):
+    """A book of one section held in one chunk (page 100, printed 50)."""
+    return Book([Chunk(f"c{number}", number, title, (number.split(".")[0],), "", (100,), ("50",), text)]
+                ).section(number)
+
+
 def test_parts_blocks_and_pages():
     s = book().section("2.1.9")
     assert s.part_names() == ["intro", "features", "investigations", "management", "prevention"]
@@ -86,8 +92,7 @@ Harmful and ineffective resuscitation practices
 
 
 def test_a_treatment_table_header_opens_the_management_part_and_an_item_keeps_its_condition():
-    s = Book([Chunk("r1", "16.5.2", "Newborn Resuscitation", ("16", "16.5.2 Newborn Resuscitation"), "", (800,),
-                    ("750",), RESUS)]).section("16.5.2")
+    s = one_section("16.5.2", "Newborn Resuscitation", RESUS)
     mgmt = part_blocks(s, "management")
     assert mgmt and mgmt[0].text.startswith("Ventilate with bag")  # "TREATMENT LOC" opened the part
     # the question names the ventilation sub-part first; the "dead" item is taken from another sub-part
@@ -104,7 +109,7 @@ def test_answer_lines_label_the_books_sub_headings():
     from ragcds.generate.compose import _block_lines
     from ragcds.policy import Selection
 
-    s = Book([Chunk("r1", "16.5.2", "Newborn Resuscitation", ("16",), "", (800,), ("750",), RESUS)]).section("16.5.2")
+    s = one_section("16.5.2", "Newborn Resuscitation", RESUS)
     blocks = [b for b in part_blocks(s, "management") if b.text.startswith(("Stop", "Do not"))]
     lines = _block_lines(Selection("management", tuple(blocks), False), [], quote=False)
     assert lines[-2:] == ["Harmful and ineffective resuscitation practices:", "- Do not hold the baby upside down"]
@@ -114,7 +119,7 @@ def test_a_line_that_continues_another_is_never_shown_alone():
     text = ("Plague fever.\nManagement\nNursing\n- Give oral fluids and keep the patient cool\n"
             "- Isolate the patient from other people\nAntibiotics\n- Doxycycline 100 mg every 12 hours for 14 days\n"
             "- Chloramphenicol 500 mg every 6 hours\nChild: 25 mg/kg per dose")
-    s = Book([Chunk("p1", "2.1.6", "Plague", ("2",), "", (180,), ("130",), text)]).section("2.1.6")
+    s = one_section("2.1.6", "Plague", text)
     blocks, _ = select_part(s, "management", "Nursing: oral fluids, keep cool, isolate; and the child dose?", 180)
     texts = [b.text for b in blocks]
     assert "Child: 25 mg/kg per dose" in texts
@@ -126,7 +131,7 @@ def test_a_quoted_management_part_keeps_its_refer_immediately_line():
     text = ("Neonatal tetanus.\nManagement\nControl muscle spasm\n- Diazepam 0.2 mg/kg IV every 1 to 4 hours\n"
             "- Keep the baby in a quiet dark room\n- Give expressed breast milk by nasogastric tube\n"
             "- Clean the cord with chlorhexidine\n- Refer to hospital immediately")
-    s = Book([Chunk("n1", "2.1.8.1", "Neonatal Tetanus", ("2",), "", (143,), ("123",), text)]).section("2.1.8.1")
+    s = one_section("2.1.8.1", "Neonatal Tetanus", text)
     blocks, more = select_part(s, "management", "Which diazepam dose controls the muscle spasm?", 120)
     texts = [b.text for b in blocks]
     assert more and texts == ["Diazepam 0.2 mg/kg IV every 1 to 4 hours", "Refer to hospital immediately"]
@@ -141,7 +146,7 @@ def test_a_sub_heading_of_the_same_shape_is_never_read_as_a_wrapped_line():
             "- Increase or maintain until clinical improvement\nModerate dehydration\n"
             "- Give oral ORS 50 ml/kg in the first 4 hours\nSevere dehydration\n"
             "- Ringer's lactate IV, 50 ml/kg in the first 4 hours")
-    s = Book([Chunk("d1", "1.1.3.2", "Dehydration", ("1",), "", (100,), ("80",), text)]).section("1.1.3.2")
+    s = one_section("1.1.3.2", "Dehydration", text)
     under = {b.text: b.subhead for b in part_blocks(s, "management")}
     assert under["Increase or maintain until clinical improvement"] == "Mild dehydration"
     assert under["Ringer's lactate IV, 50 ml/kg in the first 4 hours"] == "Severe dehydration"
@@ -150,13 +155,12 @@ def test_a_sub_heading_of_the_same_shape_is_never_read_as_a_wrapped_line():
 def test_a_capitalised_lead_in_with_a_colon_is_not_glued_to_the_line_before():
     text = ("Pyelonephritis.\nManagement\n- Give paracetamol 1 g every 6-8 hours for pain and fever\n"
             "If outpatient (only adults):\n- Ciprofloxacin 500 mg every 12 hours for 7 days")
-    s = Book([Chunk("u1", "7.2.2", "Acute Pyelonephritis", ("7",), "", (600,), ("528",), text)]).section("7.2.2")
+    s = one_section("7.2.2", "Acute Pyelonephritis", text)
     texts = [b.text for b in part_blocks(s, "management")]
     assert texts[:2] == ["Give paracetamol 1 g every 6-8 hours for pain and fever", "If outpatient (only adults):"]
 
 
 def test_refer_and_urgently_split_over_two_chart_lines_stay_one_instruction():
     text = "Danger signs.\nManagement\n- Keep the child warm REFER\nURGENTLY\n- Give diazepam if convulsing"
-    s = Book([Chunk("g1", "17.3.21", "Check for General Danger Signs", ("17",), "", (892,), ("826",), text)]
-             ).section("17.3.21")
+    s = one_section("17.3.21", "Check for General Danger Signs", text)
     assert [b.text for b in part_blocks(s, "management")][0] == "Keep the child warm REFER URGENTLY"
