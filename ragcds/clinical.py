@@ -202,6 +202,19 @@ LOC_CODE = r"(?:HC\s?[2-4]|H|RR|NR|RRH|NRH|HC[2-4]/H)"
 LOC_LINE_RE = re.compile(rf"^\s*(?:{LOC_CODE}(?:\s*[,/]?\s*{LOC_CODE})*|TREATMENT\s+LOC|MANAGEMENT\s+LOC"
                          r"|INSTRUCTIONS\s+LOC|LOC)\s*$")
 LOC_TAIL_RE = re.compile(rf"\s+{LOC_CODE}\s*$")
+# the levels of care, lowest first: health centre II, III, IV, hospital, regional and national referral hospital
+LEVELS_OF_CARE = ("HC2", "HC3", "HC4", "H", "RR", "NR")
+_LOC_WORD = re.compile(r"\b(HC\s?[2-4]|RRH|NRH|RR|NR|H)\b")
+
+
+def levels_of_care(line: str) -> list[str]:
+    """The level-of-care codes a treatment-table line carries (a bare "HC3 HC4" line or a row ending in one),
+    normalised to LEVELS_OF_CARE; [] for any other line."""
+    if not (LOC_LINE_RE.match(line) or LOC_TAIL_RE.search(line)):
+        return []
+    tail = line if LOC_LINE_RE.match(line) else LOC_TAIL_RE.search(line).group(0)
+    codes = [c.replace(" ", "") for c in _LOC_WORD.findall(tail)]
+    return [c[:-1] if c in ("RRH", "NRH") else c for c in codes]
 
 
 def is_loc_noise(line: str) -> bool:

@@ -8,7 +8,9 @@ Three sources, highest level wins, and in doubt the higher level:
    matched in the question unless negated ("no difficulty breathing");
 2. measured vital signs in the question against the book's own thresholds (the same table: ``@sbp<90``);
 3. the resolved section's own words: a line that says to refer urgently / immediately and shares findings with
-   the question, or a section that calls the condition a medical emergency.
+   the question, or a section that calls the condition a medical emergency;
+4. the resolved section's treatment table: when its level-of-care column lists no treatment below HC3 (a
+   health centre II cannot treat it, so the patient is referred), the presentation is at least urgent.
 
 Without any of these the level is ``routine``.
 """
@@ -62,7 +64,7 @@ class Reason:
     finding: str  # the words of the question (or the measured value) that set the level
     level: str
     citation: str  # where the guideline says so
-    source: str  # "danger-signs", "vital-signs" or "section"
+    source: str  # "danger-signs", "vital-signs", "section" or "level-of-care"
 
     def to_json(self) -> dict:
         return {"finding": self.finding, "level": self.level, "citation": self.citation, "source": self.source}
@@ -194,6 +196,28 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
     return out[:3]
 
 
+# the lowest level of care at which a section's treatment table lists a treatment, from which a presentation
+# is urgent (chosen on dev from HC3 / HC4 / H, reported on dev2; docs/policy.md)
+URGENT_FROM_CARE = "HC3"
+
+
+def from_care_level(section: BookSection | None) -> list[Reason]:
+    """Urgent when the section's treatment table starts at URGENT_FROM_CARE or higher: the book's level-of-care
+    column says a health centre II cannot give the treatment."""
+    if section is None:
+        return []
+    found = [(clinical.LEVELS_OF_CARE.index(code), page) for c in section.chunks for line in c.text.splitlines()
+             for code in clinical.levels_of_care(line) for page in c.printed_pages[:1]]
+    if not found:
+        return []
+    lowest, page = min(found, key=lambda f: f[0])
+    if lowest < clinical.LEVELS_OF_CARE.index(URGENT_FROM_CARE):
+        return []
+    code = clinical.LEVELS_OF_CARE[lowest]
+    return [Reason(f"{section.title}: the guideline's treatment starts at {code} (its level-of-care column)",
+                   "urgent", f"§{section.number} {section.title}, p. {page}", "level-of-care")]
+
+
 def _before_dose(text: str, n: int) -> str:
     """The start of a line, up to n characters and stopping before its first dose (marked …)."""
     m = clinical.DOSE_RE.search(text)
@@ -218,7 +242,8 @@ _GENERIC = frozenset(clinical.stems(
 def triage(question: str, population: Population, section: BookSection | None,
            page_citation: dict[int, str] | None = None, confident: bool = False) -> Triage:
     """The level of a presentation and the findings that set it (highest first)."""
-    reasons = from_signs(question, population, page_citation or {}) + from_section(question, section, confident)
+    reasons = (from_signs(question, population, page_citation or {}) + from_section(question, section, confident)
+               + from_care_level(section))
     if not reasons:
         return Triage("routine", ())
     reasons.sort(key=lambda r: -LEVELS.index(r.level))

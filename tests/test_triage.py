@@ -87,6 +87,29 @@ def test_emergency_contraception_is_not_an_urgent_referral():
     assert level("A woman taking rifampicin asks which contraceptive method she can safely use.", s, True) == "routine"
 
 
+def test_a_treatment_table_that_starts_above_health_centre_ii_makes_the_presentation_urgent():
+    q = "A 40-year-old man with severe pain in the upper abdomen going to the back."
+
+    def with_table(codes: str, tail: str):
+        text = ("Inflammation of the pancreas.\nManagement\nTREATMENT LOC\n- Nil by mouth\n- IV fluids\n"
+                f"{codes}\n- Give pethidine 50 mg IM {tail}")
+        book = Book([Chunk("a1", "6.1.2", "Acute Pancreatitis", ("6",), "", (470,), ("420",), text)])
+        return triage(q, question_population(q), book.section("6.1.2"), {}, False)
+
+    for codes, tail, want in (("H\nH", "RR", "urgent"), ("HC3\nHC4", "H", "urgent"), ("HC2\nHC4", "H", "routine"),
+                              ("", "", "routine")):
+        assert with_table(codes, tail).level == want, (codes, tail)
+    reason = with_table("HC3", "HC4").because[0]
+    assert reason.source == "level-of-care" and "starts at HC3" in reason.finding and "p. 420" in reason.citation
+
+
+def test_levels_of_care_are_read_from_table_lines_only():
+    from ragcds.clinical import levels_of_care
+    assert levels_of_care("HC3 HC4") == ["HC3", "HC4"] and levels_of_care("RRH") == ["RR"]
+    assert levels_of_care("Give paracetamol 1 g every 8 hours HC2") == ["HC2"]
+    assert levels_of_care("He was seen at HC3 yesterday") == [] and levels_of_care("TREATMENT LOC") == []
+
+
 def test_signs_file_is_well_formed():
     rows = signs()
     assert len(rows) >= 20 and {r.level for r in rows} <= {"emergency", "urgent"}
