@@ -55,10 +55,13 @@ def variants(base):
     }
 
 
-def section_rank(gold: str, retrieval) -> int | None:
-    """Rank of the gold section in Retrieval.sections (1 = first), None when it is not listed."""
-    names = [s.section for s in retrieval.sections]
-    return names.index(gold) + 1 if gold in names else None
+def section_rank(q, retrieval) -> int | None:
+    """Rank of the gold section in Retrieval.sections (1 = first), None when it is not listed. A number the
+    book prints twice is told apart by the gold title (ragcds.book.matches_gold)."""
+    from ragcds.book import matches_gold, printed_number
+
+    return next((i for i, s in enumerate(retrieval.sections, 1) if printed_number(s.section) == q.gold_section
+                 and matches_gold(s.section, s.title, q.gold_section, q.gold_title)), None)
 
 
 def ragcds_rows(index: Path, sets: dict) -> tuple[dict, dict, object]:
@@ -79,7 +82,7 @@ def ragcds_rows(index: Path, sets: dict) -> tuple[dict, dict, object]:
         for name, qs in sets.items():
             res = ret.retrieve_many([q.question for q in qs], k=10)
             tables[label][name] = retrieval_table(qs, [[h.chunk.pdf_pages for h in r.hits] for r in res])
-            firsts = [section_rank(q.gold_section, r) for q, r in zip(qs, res, strict=True)]
+            firsts = [section_rank(q, r) for q, r in zip(qs, res, strict=True)]
             sections[label][name] = {f"section@{k}": sum(1 for f in firsts if f and f <= k) / len(qs) for k in (1, 5)}
     return tables, sections, base
 

@@ -10,6 +10,7 @@ parents and populations here.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -198,6 +199,9 @@ class Book:
         return s
 
     def parent(self, number: str) -> str | None:
+        if number != printed_number(number) and number in self._sections:  # where it stands in the book
+            path = self._sections[number].heading_path
+            return next((n for n in (p.split(" ")[0] for p in reversed(path[:-1])) if n in self._sections), None)
         head = number.rpartition(".")[0]
         while head:
             if head in self._sections:
@@ -218,9 +222,34 @@ class Book:
         return {n: s.title for n, s in self._sections.items()}
 
 
+_MISNUMBERED = re.compile(r"^(\d+(?:\.\d+)+)[b-k]$")
+
+
+def printed_number(key: str) -> str:
+    """The number the book prints for a section key: the key itself, or without the letter that keys a number
+    the book prints twice ("9.1.3b", the second section printed as 9.1.3; ingest/structure.py)."""
+    m = _MISNUMBERED.match(key)
+    return m.group(1) if m else key
+
+
 def related(a: str, b: str) -> bool:
-    """The same section, or one is an ancestor of the other (§2.5.2 and §2.5.2.2)."""
-    return bool(a and b) and (a == b or a.startswith(b + ".") or b.startswith(a + "."))
+    """The same section, or one is an ancestor of the other (§2.5.2 and §2.5.2.2). A misnumbered section
+    ("9.1.1b") is related to itself only: its printed number says nothing of its place in the tree."""
+    if not (a and b) or a == b:
+        return bool(a and b)
+    if a != printed_number(a) or b != printed_number(b):
+        return False
+    return a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def matches_gold(key: str, title: str, gold_section: str, gold_title: str = "") -> bool:
+    """Is the section keyed `key` the gold section of a question (or its parent/child)? Gold sets cite the
+    printed number, so a number the book prints twice is told apart by the title: 9.1.3 Childhood Behavioural
+    Disorders is §9.1.3b here, not §9.1.3 Headache."""
+    printed = printed_number(key)
+    if printed == gold_section and title and gold_title:
+        return bool(set(re.findall(r"[a-z]{3,}", title.lower())) & set(re.findall(r"[a-z]{3,}", gold_title.lower())))
+    return printed == gold_section or related(key, gold_section)
 
 
 _BOOKS: dict[tuple[int, str], Book] = {}

@@ -9,8 +9,8 @@ Three sources, highest level wins, and in doubt the higher level:
 2. measured vital signs in the question against the book's own thresholds (the same table: ``@sbp<90``);
 3. the resolved section's own words: a line that says to refer urgently / immediately and shares findings with
    the question, or a section that calls the condition a medical emergency;
-4. the resolved section's treatment table: when its level-of-care column lists no treatment below HC3 (a
-   health centre II cannot treat it, so the patient is referred), the presentation is at least urgent.
+4. the resolved section's treatment table: when a condition's level-of-care column lists no treatment below HC3
+   (a health centre II cannot treat it, so the patient is referred), the presentation is at least urgent.
 
 Without any of these the level is ``routine``.
 """
@@ -202,9 +202,10 @@ URGENT_FROM_CARE = "HC3"
 
 
 def from_care_level(section: BookSection | None) -> list[Reason]:
-    """Urgent when the section's treatment table starts at URGENT_FROM_CARE or higher: the book's level-of-care
-    column says a health centre II cannot give the treatment."""
-    if section is None:
+    """Urgent when a condition's treatment table starts at URGENT_FROM_CARE or higher: the book's level-of-care
+    column says a health centre II cannot give the treatment. Only for a condition (a section with its own
+    clinical features), not a procedure or a method offered at a higher level (vasectomy at HC4)."""
+    if section is None or "features" not in section.part_names():
         return []
     found = [(clinical.LEVELS_OF_CARE.index(code), page) for c in section.chunks for line in c.text.splitlines()
              for code in clinical.levels_of_care(line) for page in c.printed_pages[:1]]
@@ -214,7 +215,7 @@ def from_care_level(section: BookSection | None) -> list[Reason]:
     if lowest < clinical.LEVELS_OF_CARE.index(URGENT_FROM_CARE):
         return []
     code = clinical.LEVELS_OF_CARE[lowest]
-    return [Reason(f"{section.title}: the guideline's treatment starts at {code} (its level-of-care column)",
+    return [Reason(f"{section.title}: treated from {code} up (the book's level-of-care column)",
                    "urgent", f"§{section.number} {section.title}, p. {page}", "level-of-care")]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from ragcds.config import ChunkSettings
 from ragcds.errors import InputPDFError
-from ragcds.ingest.chunk import chunk_sections, is_subheading
+from ragcds.ingest.chunk import Chunk, chunk_sections, is_subheading
 from ragcds.ingest.clean import UNMAPPED_MARK, CleanStats, clean_pages, map_glyphs
 from ragcds.ingest.pdf import Page, assign_labels, int_to_roman, read_pdf, roman_to_int
 from ragcds.ingest.structure import build_structure
@@ -166,6 +166,54 @@ def test_bad_pdfs_raise_one_line_errors(tmp_path, kind):
         read_pdf(path)
     msg = str(err.value)
     assert "\n" not in msg and "—" in msg  # one line, and it names the fix
+
+
+def test_numbers_the_book_prints_twice_become_a_reprint_or_a_misnumbered_section():
+    """The UCG prints §9.2 twice (the second §9.2.4.1 as "9.1.1.1"), then numbers Alcohol Use Disorders 9.1.1
+    again; its contents list every repeat in book order. A reprint joins the section already read (its heading
+    line kept as printed); a misnumbered section gets its own key, 9.1.1b, where it stands in the book."""
+    from ragcds.ingest.clean import CleanPage
+
+    toc = ("Contents", "9 MENTAL CONDITIONS ........ 488", "9.1 Neurological Disorders ........ 488",
+           "9.1.1 Epilepsy ........ 488", "9.2 Psychiatric Disorders ........ 506", "9.2.1 Anxiety ........ 506",
+           "9.2.2 Postnatal Psychosis ........ 508", "9.2 Psychiatric Disorders ........ 524",
+           "9.2.1 Anxiety ........ 524", "9.1.1.1 Postnatal Psychosis ........ 526",
+           "9.1.1 Alcohol Use Disorders ........ 528", "9.1.2 Substance Abuse ........ 530")
+    body = [("9 MENTAL CONDITIONS", "9.1 NEUROLOGICAL DISORDERS", "9.1.1 Epilepsy ICD10 CODE: G40", "Fits."),
+            ("9.2 PSYCHIATRIC DISORDERS", "9.2.1 Anxiety ICD10 CODE: F41", "Worry.",
+             "9.2.2 Postnatal Psychosis ICD10 CODE: F53", "After delivery."),
+            ("9.2 PSYCHIATRIC DISORDERS", "9.2.1 Anxiety ICD10 CODE: F41", "Worry, reprinted.",
+             "9.1.1.1 Postnatal Psychosis ICD10 CODE: F53", "After delivery, reprinted."),
+            ("9.1.1 Alcohol Use Disorders ICD10 CODE: F10", "Drinking.", "9.1.2 Substance Abuse", "Drugs.")]
+    pages = [CleanPage(1, "I", toc)] + [CleanPage(i + 2, str(i + 1), lines) for i, lines in enumerate(body)]
+    structure = build_structure(pages)
+    by_key = {s.number: s for s in structure.sections if s.number}
+    assert [k for k in by_key if k.startswith("9.1.")] == ["9.1.1", "9.1.1b", "9.1.2"]
+    assert by_key["9.1.1b"].title == "Alcohol Use Disorders" and by_key["9.1.1"].title == "Epilepsy"
+    assert by_key["9.1.1b"].heading_path == ("9 Mental Conditions", "9.2 Psychiatric Disorders",
+                                             "9.1.1 Alcohol Use Disorders")
+    assert [t for _, t in by_key["9.2.1"].lines] == ["ICD10 CODE: F41", "Worry.", "9.2.1 Anxiety ICD10 CODE: F41",
+                                                     "Worry, reprinted."]
+    assert by_key["9.2.2"].pdf_pages == [3, 4] and "9.1.1.1" not in by_key
+    assert structure.toc_missing == []
+
+
+def test_a_misnumbered_section_keeps_its_printed_number_for_gold_sets_and_its_place_in_the_tree():
+    from ragcds.book import Book, matches_gold, printed_number, related
+
+    assert printed_number("9.1.3b") == "9.1.3" and printed_number("9.1.3") == "9.1.3" and printed_number("A1") == "A1"
+    assert matches_gold("9.1.3b", "Childhood Behavioural Disorders", "9.1.3", "Childhood Behavioural Disorders")
+    assert not matches_gold("9.1.3", "Headache", "9.1.3", "Childhood Behavioural Disorders")
+    assert matches_gold("2.5.2.2", "Complicated/Severe Malaria", "2.5.2", "Malaria")  # a child of the gold
+    assert not related("1.1.1b", "1.1") and related("1.1.1", "1.1") and related("9.1.3b", "9.1.3b")
+    chunks = [Chunk("c1", "12.3", "Common Cancers", ("12 Oncology", "12.3 Common Cancers"), "", (612,), ("612",),
+                    "Cancers."),
+              Chunk("c2", "1.1.1b", "Common Cancers in Adults", ("12 Oncology", "12.3 Common Cancers",
+                                                                  "1.1.1 Common Cancers in Adults"), "", (614,),
+                    ("614",), "Breast cancer."),
+              Chunk("c3", "1.1", "Common Emergencies", ("1 Emergencies", "1.1 Common Emergencies"), "", (20,),
+                    ("1",), "Shock.")]
+    assert Book(chunks).parent("1.1.1b") == "12.3"
 
 
 def test_contents_lines_without_their_leader_dots_still_confirm_the_book_order():

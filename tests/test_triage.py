@@ -91,7 +91,7 @@ def test_a_treatment_table_that_starts_above_health_centre_ii_makes_the_presenta
     q = "A 40-year-old man with severe pain in the upper abdomen going to the back."
 
     def with_table(codes: str, tail: str):
-        text = ("Inflammation of the pancreas.\nManagement\nTREATMENT LOC\n- Nil by mouth\n- IV fluids\n"
+        text = ("Inflammation of the pancreas.\nClinical features\n- Severe upper abdominal pain\nManagement\nTREATMENT LOC\n- Nil by mouth\n- IV fluids\n"
                 f"{codes}\n- Give pethidine 50 mg IM {tail}")
         book = Book([Chunk("a1", "6.1.2", "Acute Pancreatitis", ("6",), "", (470,), ("420",), text)])
         return triage(q, question_population(q), book.section("6.1.2"), {}, False)
@@ -100,7 +100,11 @@ def test_a_treatment_table_that_starts_above_health_centre_ii_makes_the_presenta
                               ("", "", "routine")):
         assert with_table(codes, tail).level == want, (codes, tail)
     reason = with_table("HC3", "HC4").because[0]
-    assert reason.source == "level-of-care" and "starts at HC3" in reason.finding and "p. 420" in reason.citation
+    # a procedure offered at a higher level (no clinical features of its own) is not a presentation to refer
+    vasectomy = Book([Chunk("v1", "15.2.11", "Vasectomy", ("15",), "", (720,), ("691",),
+                            "A minor operation.\nManagement\nTREATMENT LOC\n- Counsel the client HC4")])
+    assert triage(q, question_population(q), vasectomy.section("15.2.11"), {}, False).level == "routine"
+    assert reason.source == "level-of-care" and "from HC3 up" in reason.finding and "p. 420" in reason.citation
 
 
 def test_levels_of_care_are_read_from_table_lines_only():

@@ -54,6 +54,24 @@ def test_known_section_is_well_formed(version):
     assert not any("Uganda Clinical Guidelines 2023" in c["text"] for c in chunks)
 
 
+def test_numbers_the_ucg_prints_twice(version):
+    """Chapter 9 reprints §9.2–9.2.4.1 and renumbers Alcohol Use Disorders … 9.1.1–9.1.4; chapter 6 prints
+    6.5.4.2/6.5.4.3 twice; chapter 12 prints "1.1.1 Common Cancers in Adults". Each misnumbered section stands
+    alone (keyed 9.1.1b …), and each reprint joins its section."""
+    titles: dict[str, str] = {}
+    pdf_pages: dict[str, set[int]] = {}
+    for c in version[2]:
+        titles.setdefault(c["section"], c["title"])
+        pdf_pages.setdefault(c["section"], set()).update(c["pdf_pages"])
+    assert [titles.get(k) for k in ("9.1.1", "9.1.1b", "9.1.2b", "9.1.3b", "9.1.4b")] == [
+        "Epilepsy", "Alcohol Use Disorders", "Substance Abuse", "Childhood Behavioural Disorders",
+        "Childhood Developmental Disorders"]
+    assert titles.get("6.5.4.2b") == "Oesophageal Varices" and titles.get("6.5.4.3b") == "Hepatorenal Syndrome"
+    assert titles.get("1.1.1b") == "Common Cancers in Adults" and "9.1.1.1" not in titles
+    assert min(pdf_pages["9.2.1"]) < 580 < max(pdf_pages["9.2.1"])  # both printings of Anxiety
+    assert len(pdf_pages["9.2.4.1"]) <= 8  # its two printings only, no longer pp. 590–620 whole
+
+
 def test_hybrid_top5_covers_gold_pages_for_dev_questions(ucg_retriever, dev_set):
     rows = {json.loads(line)["id"]: json.loads(line) for line in dev_set.read_text().splitlines() if line.strip()}
     picked = [r for r in rows.values() if r["gold_pages"]][:3]

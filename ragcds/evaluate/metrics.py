@@ -227,7 +227,7 @@ def shown_text(answer: dict) -> str:
 def section_metrics(q: Question, answer: dict) -> dict:
     """Decision-stage metrics: treatment recognised, quotes from the gold section (or its parent/child) and
     not for another population, the resolved condition of a vignette, scope declines."""
-    from ragcds.book import related
+    from ragcds.book import matches_gold
     from ragcds.population import conflicts, question_population, section_population
 
     policy = answer.get("policy", "answered")
@@ -235,15 +235,19 @@ def section_metrics(q: Question, answer: dict) -> dict:
     quoted = [c for c in answer.get("citations") or [] if c.get("quoted") and c.get("valid")]
     resolved = answer.get("resolved") or []
     pop = question_population(q.question)
+
+    def gold(c: dict) -> bool:
+        return matches_gold(c.get("section", ""), c.get("title", ""), q.gold_section, q.gold_title)
+
     out = {
         "treatment_recognised": float(bool(ask.get("treatment"))) if q.kind == "treatment" else None,
-        "quote_from_gold": (sum(related(c.get("section", ""), q.gold_section) for c in quoted) / len(quoted))
+        "quote_from_gold": (sum(gold(c) for c in quoted) / len(quoted))
         if quoted and q.gold_section else None,
-        "quote_none_from_gold": float(not any(related(c.get("section", ""), q.gold_section) for c in quoted))
+        "quote_none_from_gold": float(not any(gold(c) for c in quoted))
         if quoted and q.gold_section else None,
         "quote_other_population": float(any(conflicts(pop, section_population(c.get("title", "")))
                                             for c in quoted)) if quoted else None,
-        "condition_right": float(bool(resolved) and related(resolved[0]["section"], q.gold_section))
+        "condition_right": float(bool(resolved) and gold(resolved[0]))
         if q.kind == "vignette" else None,
         "declined_in_scope": float(policy == "out_of_scope") if q.kind != "out_of_scope" else None,
     }

@@ -4,6 +4,14 @@ Headings are lines that start with a section number (``2.5.2.2 Complicated/Sever
 is accepted when the table of contents confirms its number, or when it is a plausible next step from the
 current position in the tree (a first child, the next sibling of an ancestor, the next chapter), so list
 items and table cells that start with a number are not mistaken for headings.
+
+The UCG 2023 prints some numbers twice, and its contents list them twice in the same order (chapter 9 reprints
+§9.2–9.2.4.1, the latter as "9.1.1.1", then numbers Alcohol Use Disorders … Childhood Developmental Disorders
+9.1.1–9.1.4 again; "6.5.4.2 Oesophageal Varices"; "1.1.1 Common Cancers in Adults" in chapter 12). A repeated
+number confirmed by its repeated contents entry is either a **reprint** (the same title as a section already read
+in the chapter: its lines join that section, so both printings are one section) or a **misnumbered section** of
+its own, keyed by the printed number and a letter (``9.1.3b``: the second section printed as 9.1.3), and placed
+in the tree where it stands in the book.
 """
 
 from __future__ import annotations
@@ -78,7 +86,6 @@ def parse_toc(pages: list[CleanPage]) -> tuple[list[TocEntry], set[int]]:
     """Contents entries and the PDF pages they were read from. Only leading pages are searched."""
     entries: list[TocEntry] = []
     toc_pages: set[int] = set()
-    seen_numbers: set[str] = set()
     for page in pages[: max(40, len(pages) // 10)]:
         hits = [m for line in page.lines if (m := _TOC_LINE.match(line.strip()))]
         if len(hits) < 2:
@@ -93,9 +100,8 @@ def parse_toc(pages: list[CleanPage]) -> tuple[list[TocEntry], set[int]]:
                 continue
             title = heading_title((m or loose).group("title"))
             num = (m or loose).group("num") or ""
-            if not re.search(r"[A-Za-z]", title) or num in seen_numbers and num:
+            if not re.search(r"[A-Za-z]", title):
                 continue
-            seen_numbers.add(num)
             entries.append(TocEntry(number=num, title=title, page_label=m.group("page") or "" if m else "",
                                     loose=loose is not None))
     return entries, toc_pages
@@ -146,8 +152,7 @@ class _TreeBuilder:
 
     def __init__(self, toc: list[TocEntry], toc_pages: set[int] | list[int], pages: list[CleanPage]):
         self.toc, self.toc_pages = toc, toc_pages
-        self.toc_by_num = {e.number: e for e in toc if e.number}
-        self.toc_pos = {e.number: i for i, e in enumerate(toc) if e.number}
+        self.toc_used: set[int] = set()  # positions of the contents entries found in the body
         label_to_page = {p.label: p.pdf_page for p in pages if p.label}
         self.body_start = max(toc_pages) + 1 if toc_pages else 1
         # front-matter starts: unnumbered contents entries whose printed page precedes the body
@@ -162,6 +167,7 @@ class _TreeBuilder:
         self.sections: list[Section] = [self.current]
         self.cur_key: tuple[int, ...] | None = None
         self.cur_pos = -1  # position of the current section in the contents (the book's own order, typos and all)
+        self.reprinting = False  # the last heading was a reprint of a section already read
         self.appendix_count = 0
         self.pending_title: Section | None = None  # an appendix heading whose title is on the next line
 
@@ -187,29 +193,38 @@ class _TreeBuilder:
         if m and len(line) < 160:
             title = self.accept_heading(m)
             if title is not None:
-                self._open_numbered(m.group("num"), title)
-                rest = _ICD.search(m.group("title"))
-                if rest:
+                if self._open_numbered(m.group("num"), title):  # a reprint keeps the heading as printed
+                    self.current.lines.append((page.pdf_page, line))
+                elif rest := _ICD.search(m.group("title")):
                     self.current.lines.append((page.pdf_page, rest.group(0).strip()))
                 return
         self.current.lines.append((page.pdf_page, line))
 
+    def _toc_ahead(self, num: str, title: str) -> int | None:
+        """The position of the next contents entry (after the current one) with this number and a similar
+        title: the contents confirm the heading in the book's own order."""
+        return next((i for i in range(self.cur_pos + 1, len(self.toc))
+                     if self.toc[i].number == num and _title_similar(self.toc[i].title, title)), None)
+
     def accept_heading(self, m: re.Match) -> str | None:
         """The section title when a numbered line is a heading, else None. A heading is confirmed by the
         contents (in the contents' own order) or a plausible next step in the tree; "5.3.1Definition" (no
-        space) only counts when confirmed; dose lines ("2 mg ...") and numbers already seen never do."""
+        space) only counts when confirmed; dose lines ("2 mg ...") never do, and a number already seen only
+        when the contents print it again here."""
         num = m.group("num")
         key = _key(num)
         title = heading_title(m.group("title"))
-        entry = self.toc_by_num.get(num)
-        confirmed = entry is not None and _title_similar(entry.title, title)
+        pos = self._toc_ahead(num, title)
         spaced = bool(m.group("space"))
-        if not (spaced or confirmed) or num in self.by_num or len(key) < 2 or _UNIT_WORD.match(title):
+        if not (spaced or pos is not None) or len(key) < 2 or _UNIT_WORD.match(title):
             return None
-        if not ((confirmed and self.toc_pos[num] > self.cur_pos) or _plausible_next(key, self.cur_key)):
+        if pos is None and (num in self.by_num or not _plausible_next(key, self.cur_key)):
             return None
-        if entry is not None and confirmed and not entry.loose:
-            return entry.title
+        if pos is not None:
+            self.toc_used.add(pos)
+            self.cur_pos = pos
+            if not self.toc[pos].loose:
+                return self.toc[pos].title
         return title.title() if title.isupper() else title
 
     def _appendix(self, line: str) -> bool:
@@ -227,25 +242,48 @@ class _TreeBuilder:
         self.current = section
         self.sections.append(section)
 
-    def _open_numbered(self, num: str, title: str) -> None:
+    def _open_numbered(self, num: str, title: str) -> bool:
+        """Open the section of a heading; True when it is the reprint of a section already read."""
         key = _key(num)
-        path = [f"{key[0]} {self.chapters.get(str(key[0]), '')}".strip()]
-        path += [f"{a} {self.by_num[a].title}" for i in range(2, len(key))
-                 if (a := ".".join(map(str, key[:i]))) in self.by_num]
-        path.append(f"{num} {title}")
+        self.cur_key = key
+        if reprinted := self._reprinted(num, title):
+            self.current = reprinted
+            return True
+        if num in self.by_num:  # a misnumbered section: where it stands in the book, keyed 9.1.3b
+            path = [*self.current.heading_path[: len(key) - 1], f"{num} {title}"]
+            num = num + next(c for c in "bcdefghijk" if num + c not in self.by_num)
+        else:
+            path = [f"{key[0]} {self.chapters.get(str(key[0]), '')}".strip()]
+            path += [f"{a} {self.by_num[a].title}" for i in range(2, len(key))
+                     if (a := ".".join(map(str, key[:i]))) in self.by_num]
+            path.append(f"{num} {title}")
         self._open(Section(number=num, title=title, heading_path=tuple(path)))
         self.by_num[num] = self.current
-        self.cur_key = key
-        self.cur_pos = self.toc_pos.get(num, self.cur_pos)
+        return False
+
+    def _reprinted(self, num: str, title: str) -> Section | None:
+        """The section of this chapter already read under the same title, when the book prints it again: under
+        its own number, or under another one in the run of a reprint (§9.2.4.1 Postnatal Psychosis reprinted as
+        "9.1.1.1" right after the reprint of §9.2.4)."""
+        in_run = self.reprinting
+        self.reprinting = False
+        if num not in self.by_num and not in_run:
+            return None
+        words = re.findall(r"[a-z]+", title.lower())
+        chapter = num.split(".")[0]
+        found = next((s for n, s in self.by_num.items() if n.split(".")[0] == chapter
+                      and re.findall(r"[a-z]+", s.title.lower()) == words), None)
+        self.reprinting = found is not None
+        return found
 
     def result(self) -> Structure:
         sections = ([self.contents] if self.contents.lines else []) + self.sections
         found, missing = [], []
         chapter_nums = {n.split(".")[0] for n in self.by_num}
-        for e in self.toc:
+        for i, e in enumerate(self.toc):
             if not e.number:
                 continue
             present = e.number in self.by_num if "." in e.number else e.number in chapter_nums
-            (found if present else missing).append(f"{e.number} {e.title}")
+            (found if present or i in self.toc_used else missing).append(f"{e.number} {e.title}")
         return Structure(toc=self.toc, sections=[s for s in sections if s.lines or s.number], toc_found=found,
                          toc_missing=missing)
