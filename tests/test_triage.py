@@ -91,7 +91,8 @@ def test_a_treatment_table_that_starts_above_health_centre_ii_makes_the_presenta
     q = "A 40-year-old man with severe pain in the upper abdomen going to the back."
 
     def with_table(codes: str, tail: str):
-        text = ("Inflammation of the pancreas.\nClinical features\n- Severe upper abdominal pain\nManagement\nTREATMENT LOC\n- Nil by mouth\n- IV fluids\n"
+        text = ("Inflammation of the pancreas.\nClinical features\n- Severe upper abdominal pain\nManagement\n"
+                "TREATMENT LOC\n- Nil by mouth\n- IV fluids\n"
                 f"{codes}\n- Give pethidine 50 mg IM {tail}")
         book = Book([Chunk("a1", "6.1.2", "Acute Pancreatitis", ("6",), "", (470,), ("420",), text)])
         return triage(q, question_population(q), book.section("6.1.2"), {}, False)
