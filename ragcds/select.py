@@ -28,6 +28,9 @@ FALLBACK_PARTS: dict[str, tuple[str, ...]] = {
     "intro": ("intro", "features"),
 }
 REFERRAL_WORDS = re.compile(r"\b(refer\w*|danger signs?|admi(t|ssion)|urgent\w*|immediately)\b", re.I)
+# how much of a list caption's match its items take (tried 0, 0.5, 0.8, 1, 1.5, 3: chosen on dev, key facts at
+# 800 characters 0.442 → 0.453; reported on dev2, 0.484 → 0.490)
+LIST_SHARE = 1.0
 _OVERHEAD = 8  # characters a rendered block adds: "- " and " [n]"
 
 
@@ -95,10 +98,21 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
 
 
 def block_scores(section: BookSection, question: str) -> dict[int, float]:
-    """Each block's match with the question: idf-weighted shared stems (the sub-heading counts half)."""
+    """Each block's match with the question: idf-weighted shared stems (the sub-heading counts half). The items
+    of a list score at least LIST_SHARE of the caption that leads into them: "Advise mother on danger signs as
+    follows:" matches the question, the rows under it are the answer."""
     q = clinical.stems(question)
     idf = _idf(section.blocks)
-    return {b.order: _score(b, q, idf) for b in section.blocks}
+    scores = {b.order: _score(b, q, idf) for b in section.blocks}
+    caption = None
+    for b in section.blocks:
+        if b.kind != "item" and LEAD_IN.search(b.text.strip()):
+            caption = b
+        elif caption is not None and b.kind == "item" and b.subhead == caption.subhead:
+            scores[b.order] = max(scores[b.order], LIST_SHARE * scores[caption.order])
+        elif not (b.kind == "heading" and b.text.isupper()):  # a column header row keeps the caption open
+            caption = None
+    return scores
 
 
 def _fill(blocks: list[Block], scores: dict[int, float], budget: int) -> list[Block]:

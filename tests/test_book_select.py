@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ragcds.book import Book, related
 from ragcds.ingest.chunk import Chunk
-from ragcds.select import part_blocks, select_part
+from ragcds.select import block_scores, extra_blocks, part_blocks, select_part
 
 TEXT = """ICD10 CODE: A01
 An infection of the gut that spreads in dirty water.
@@ -164,3 +164,22 @@ def test_refer_and_urgently_split_over_two_chart_lines_stay_one_instruction():
     text = "Danger signs.\nManagement\n- Keep the child warm REFER\nURGENTLY\n- Give diazepam if convulsing"
     s = one_section("17.3.21", "Check for General Danger Signs", text)
     assert [b.text for b in part_blocks(s, "management")][0] == "Keep the child warm REFER URGENTLY"
+
+
+def test_the_items_of_a_list_take_the_match_of_the_caption_that_leads_into_them():
+    """The question meets the caption ("danger signs ... as follows:"), not the rows under it, which are the
+    answer; a column header row between them keeps the caption open, and the next caption ends the list."""
+    s = one_section("16.6.1.1", "Postpartum Counselling", (
+        "Provide the following counselling at all postpartum visits.\n"
+        "Advise mother on danger signs as follows:\n"
+        "TYPE OF DANGER SIGN ACTION TO TAKE\n"
+        "- Fever or convulsions\n- Fast or difficult breathing\n- Too weak to get out of bed\n"
+        "Keep the baby warm:\n- Skin to skin contact"))
+    scores = block_scores(s, "Which danger signs after childbirth should make a mother go to a health facility?")
+    by_text = {b.text: scores[b.order] for b in s.blocks}
+    caption = by_text["Advise mother on danger signs as follows:"]
+    assert caption > 0 and by_text["Fever or convulsions"] == by_text["Too weak to get out of bed"] == caption
+    assert by_text["Skin to skin contact"] == 0
+    shown = [b.text for b in extra_blocks(s, "Which danger signs should make a mother go to a health facility?",
+                                          set(), 400)]
+    assert "Fast or difficult breathing" in shown and "Skin to skin contact" not in shown
