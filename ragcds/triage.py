@@ -167,9 +167,10 @@ def from_signs(question: str, population: Population, page_citation: dict[int, s
 
 
 def from_section(question: str, section: BookSection | None, confident: bool = False) -> list[Reason]:
-    """The resolved section's own words: an urgent-referral line sharing findings with the question, or a
-    condition the section calls an emergency (emergency when the section is resolved with confidence, else
-    urgent)."""
+    """The resolved section's own words: an urgent-referral line sharing findings with the question, a
+    management that is referral (only when the section is resolved with confidence: a section the question
+    may not be about says nothing of its urgency), or a condition the section calls an emergency (emergency
+    when the section is resolved with confidence, else urgent)."""
     if section is None:
         return []
     q = clinical.stems(question)
@@ -185,7 +186,7 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
         elif confident and b.part == "intro" and _SEVERE_CONDITION.search(b.text) and not severe_said:
             severe_said = True
             out.append(Reason(_said(section.title, b.text, _SEVERE_CONDITION), "urgent", cite, "section"))
-        elif b.part in ("management", "referral") and _REFER_INSTRUCTION.match(b.text):
+        elif confident and b.part in ("management", "referral") and _REFER_INSTRUCTION.match(b.text):
             out.append(Reason(f"{section.title}: the guideline's management is referral", "urgent",
                               f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d", "section"))
         elif clinical.URGENT_REFERRAL_RE.search(b.text) or _EMERGENCY_WORD.search(b.text):

@@ -62,6 +62,14 @@ def test_the_resolved_sections_own_words():
     assert level("A 30-year-old man with abdominal pain.", s, confident=False) == "urgent"
 
 
+def test_a_management_that_is_referral_counts_only_when_the_section_is_resolved_with_confidence():
+    glue = Book([Chunk("g1", "21.1.5", "Glue Ear", ("21",), "", (990,), ("941",),
+                       "Fluid in the middle ear.\nManagement\n- Refer to an ENT specialist for grommets")])
+    q = "A 5-year-old does not respond in class; both eardrums look dull."
+    assert level(q, glue.section("21.1.5"), confident=True) == "urgent"
+    assert level(q, glue.section("21.1.5"), confident=False) == "routine"
+
+
 def test_a_section_that_calls_its_condition_severe_or_fatal_is_urgent_only_when_resolved_with_confidence():
     chunks = [Chunk("p1", "2.1.6", "Plague", ("2",), "", (180,), ("130",),
                     "Severe acute bacterial infection with high fatality rate.\nManagement\n- Doxycycline")]
