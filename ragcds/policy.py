@@ -17,7 +17,6 @@ pregnancy) matched against sections written for a population. Rules and threshol
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -25,7 +24,7 @@ from typing import Literal
 from ragcds.book import Block, Book, related
 from ragcds.index.lexical import tokenize
 from ragcds.population import conflicts
-from ragcds.question import Ask, analyse
+from ragcds.question import Ask, analyse, asked_sentences
 from ragcds.retrieve import Retrieval
 from ragcds.select import extra_blocks, section_blocks, select_part
 
@@ -44,7 +43,6 @@ OUT_OF_SCOPE_MESSAGE = (
     "This question is not covered by the Uganda Clinical Guidelines 2023, so ragcds does not answer it. "
     "Consult another authoritative source."
 )
-_SENTENCE = re.compile(r"[^.?!]+[.?!]?")
 
 
 @dataclass(frozen=True)
@@ -96,8 +94,8 @@ class Decision:
 
 
 def question_sentences(question: str) -> str:
-    """The sentences that ask (end with '?'); the whole text for a search-box query."""
-    asked = [s for s in _SENTENCE.findall(question) if s.strip().endswith("?")]
+    """The sentences that ask (question.asked_sentences); the whole text for a search-box query."""
+    asked = asked_sentences(question)
     return " ".join(asked) if asked else question
 
 

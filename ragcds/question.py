@@ -59,6 +59,14 @@ _PATIENT = re.compile(
     r"members|husband|wife|son|daughter|toddler|adolescent|schoolgirl|schoolboy|primigravida)s?|para \d+)\b",
     re.I)
 _SENTENCE = re.compile(r"[^.?!]+[.?!]?")
+# a sentence that asks without a question mark: "A farmer asks me how often he should vaccinate ..."
+_INDIRECT_ASK = re.compile(r"\b(asks?|asked|asking|wants? to know|would like to know|wonders?|enquires?|inquires?)"
+                           r"(\s+\w+){0,2}?\s+(how|what|which|whether|if|when|why|where|who|about)\b", re.I)
+
+
+def asked_sentences(question: str) -> list[str]:
+    """The sentences that ask: those ending with '?' and indirect questions ("… asks how often …")."""
+    return [s for s in _SENTENCE.findall(question) if s.strip().endswith("?") or _INDIRECT_ASK.search(s)]
 
 
 def _describes_patient(question: str) -> bool:
