@@ -92,21 +92,20 @@ class NamedSections:
     def __init__(self, titles: Sequence[str], min_words: int = 2):
         self.min_words = min_words
         self.names: list[list[tuple[str, ...]]] = []
-        for t in titles:
+        self._by_first: dict[str, list[tuple[tuple[str, ...], int]]] = {}  # first word → (name, row)
+        for row, t in enumerate(titles):
             bare = re.sub(r"\([^)]*\)", " ", t)  # "(Acute)", "(HE)": qualifiers and acronyms name nothing
             alts = {bare, *re.split(r"\s*/\s*|\s+or\s+", bare)}
             self.names.append([n for n in {tuple(tokenize(a)) for a in alts} if len(n) >= self.min_words])
+            for n in self.names[-1]:
+                self._by_first.setdefault(n[0], []).append((n, row))
 
     def named(self, question: str) -> np.ndarray:
         """Length (in words) of the longest name of each section found in the question, 0 when unnamed; only
         names not inside a longer found name are kept."""
         q = tokenize(question)
-        spans: list[tuple[int, int, int]] = []  # (start, end, row)
-        for row, names in enumerate(self.names):
-            for n in names:
-                for i in range(len(q) - len(n) + 1):
-                    if tuple(q[i:i + len(n)]) == n:
-                        spans.append((i, i + len(n), row))
+        spans = [(i, i + len(n), row) for i, word in enumerate(q) for n, row in self._by_first.get(word, ())
+                 if tuple(q[i:i + len(n)]) == n]  # (start, end, row)
         out = np.zeros(len(self.names))
         for a, b, row in spans:
             if not any(a2 <= a and b <= b2 and (b2 - a2) > (b - a) for a2, b2, _ in spans):

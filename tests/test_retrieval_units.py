@@ -89,6 +89,25 @@ def test_named_sections_most_specific_multiword_title_only():
     assert n.tolist() == [0, 2, 0, 0]
 
 
+def test_named_sections_find_every_occurrence_and_keep_the_longest_name():
+    names = NamedSections(["Severe Malaria", "Malaria", "Severe Pneumonia", "Acute Severe Malaria In Children"])
+    assert names.named("severe malaria and severe pneumonia").tolist() == [2, 0, 2, 0]
+    assert names.named("acute severe malaria in children").tolist() == [0, 0, 0, 4]
+    assert names.named("malaria").tolist() == [0, 0, 0, 0]  # one word names nothing
+
+
+def test_numpy_gelu_is_the_exact_erf_gelu():
+    import math
+
+    import numpy as np
+
+    from ragcds.index.minilm import gelu
+
+    x = np.linspace(-9, 9, 723, dtype=np.float32).reshape(1, 3, -1)
+    exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.ravel().tolist()]).reshape(x.shape)
+    assert gelu(x).dtype == np.float32 and np.abs(gelu(x) - exact).max() < 2e-6
+
+
 def test_named_boost_keeps_a_leading_subsection_first():
     section = np.array([0.5, 0.4, 0.3])
     names = ["6.5.4.3", "6.5.4", "2.1"]
