@@ -17,6 +17,7 @@ pregnancy) matched against sections written for a population. Rules and threshol
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -107,7 +108,11 @@ def unknown_terms(question: str, vocabulary: object, lexicon: object | None = No
         for phrase, _ in lexicon.matches(question):
             lay |= set(tokenize(phrase))
     asked = question_sentences(question)
-    return [t for t in dict.fromkeys(tokenize(asked))
+    words = {}  # stem → the word as the question spells it ("entitl" → "entitled")
+    for w in re.findall(r"[A-Za-z]+", asked):
+        for t in tokenize(w):
+            words.setdefault(t, w.lower())
+    return [words.get(t, t) for t in dict.fromkeys(tokenize(asked))
             if t.isalpha() and len(t) >= UNKNOWN_MIN_LETTERS and t not in vocabulary and t not in lay]
 
 

@@ -18,7 +18,9 @@ CHILD, ADULT, PREGNANCY = "child", "adult", "pregnancy"
 _AGE_YEARS = re.compile(r"\b(\d{1,3})[- ](?:years?|yrs?)[- ]old\b|\baged? (\d{1,3})(?: years)?\b", re.I)
 _AGE_YOUNG = re.compile(r"\b\d{1,2}[- ](?:days?|weeks?|months?)[- ]old\b", re.I)
 _CHILD_WORDS = re.compile(r"\b(?:baby|babies|infant|newborn|neonate|toddler|child|son|daughter|boy)\b", re.I)
-_ADULT_WORDS = re.compile(r"\b(?:man|woman|husband|wife|mother|father|adult)\b", re.I)
+_ADULT_WORDS = re.compile(r"\b(?:man|men|woman|women|husbands?|wives|wife|mothers?|fathers?|adults?)\b", re.I)
+_AGE_INFANT = re.compile(r"\b(\d{1,2})[- ](days?|weeks?)[- ]old\b|\b(newborn|neonate)s?\b", re.I)
+YOUNG_INFANT_WEEKS = 8  # the IMCI young-infant charts: birth up to 2 months
 _PREGNANT = re.compile(r"\b(?:pregnant|pregnancy|weeks? (?:of )?gestation|antenatal|in labou?r|delivered|delivery"
                        r"|postpartum|after (?:giving )?birth)\b", re.I)
 
@@ -52,6 +54,14 @@ def question_population(question: str) -> Population:
     if _PREGNANT.search(_NOT_PREGNANT.sub(" ", question)):
         groups |= {PREGNANCY, ADULT} - ({CHILD} if CHILD in groups else set())
     return Population(frozenset(groups))
+
+
+def young_infant(question: str) -> bool:
+    """A patient under 2 months (the IMCI young-infant charts): an age in days, in weeks up to 8, a newborn."""
+    m = _AGE_INFANT.search(question)
+    if not m:
+        return False
+    return bool(m.group(3)) or m.group(2).lower().startswith("day") or int(m.group(1)) <= YOUNG_INFANT_WEEKS
 
 
 def section_population(title: str, heading_path: Sequence[str] = ()) -> Population:

@@ -25,7 +25,7 @@ from importlib import resources
 
 from ragcds import clinical
 from ragcds.book import BookSection
-from ragcds.population import CHILD, Population
+from ragcds.population import CHILD, Population, young_infant
 
 LEVELS = ("routine", "urgent", "emergency")  # ascending
 SIGNS_FILE = "triage_signs.tsv"
@@ -132,15 +132,19 @@ def vitals(question: str) -> dict[str, float]:
 
 
 def _applies(who: str, population: Population, question: str) -> bool:
+    """Whether a sign's population fits the question's patient: the chart for children of 2 months to 5 years
+    is not read for a young infant, who has the young-infant chart's own signs."""
     if who == "any":
         return True
+    if who == "infant":
+        return young_infant(question)
     if who == "child":
-        return CHILD in population.groups or not population
+        return (CHILD in population.groups or not population) and not young_infant(question)
     if who == "pregnancy":
         return "pregnancy" in population.groups
     if who == "adult":
         return "adult" in population.groups and CHILD not in population.groups
-    return CHILD in population.groups
+    raise ValueError(f"{SIGNS_FILE}: unknown population {who!r} (any, child, infant, adult, pregnancy)")
 
 
 def _cite(sign: Sign, book_citation: dict[int, str]) -> str:
@@ -223,8 +227,9 @@ def from_care_level(section: BookSection | None) -> list[Reason]:
 def _before_dose(text: str, n: int) -> str:
     """The start of a line, up to n characters and stopping before its first dose (marked …)."""
     m = clinical.DOSE_RE.search(text)
-    cut = min(n, m.start()) if m else n
-    return text[:cut].rstrip() + ("\u2026" if cut < len(text) else "")
+    head = text[:m.start()].rstrip() if m else text
+    out = _words_upto(head, n)
+    return out if head == text or out.endswith("\u2026") else out + "\u2026"
 
 
 def _said(title: str, text: str, rx: re.Pattern[str]) -> str:
@@ -233,7 +238,15 @@ def _said(title: str, text: str, rx: re.Pattern[str]) -> str:
     if clinical.has_dose(text):
         m = rx.search(text)
         return f"{title}: the guideline calls it \u201c{m.group(0) if m else 'an emergency'}\u201d"
-    return f"{title}: \u201c{text[:90]}\u201d"
+    return f"{title}: \u201c{_words_upto(text, 90)}\u201d"
+
+
+def _words_upto(text: str, n: int) -> str:
+    """The start of a text up to n characters, cut between words (marked …)."""
+    if len(text) <= n:
+        return text
+    cut = text[:n + 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return cut + "\u2026"
 
 
 _GENERIC = frozenset(clinical.stems(

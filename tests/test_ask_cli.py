@@ -166,9 +166,18 @@ def test_out_of_scope_answer_does_not_call_the_model():
     assert (
         answer.policy == "out_of_scope"
         and "not covered by the Uganda Clinical Guidelines 2023" in answer.text
-        and "licenc" in answer.text  # the word the guideline never uses is named
+        and "licence" in answer.text  # the word the guideline never uses is named as typed
     )
     assert gen.requests == []
+    # a presentation the book does not cover gets no "Triage: routine" (it would read as clearance) ...
+    calm = answer_question("A 30-year-old woman has rosacea on her cheeks. How do I renew my practising licence?",
+                           generator=gen, retriever=FakeRetriever(top_dense=0.3))  # type: ignore[arg-type]
+    assert calm.policy == "out_of_scope" and "Triage" not in calm.text
+    # ... but a danger sign in it still heads the answer
+    fitting = answer_question("A 30-year-old woman in the waiting room is fitting now. How do I renew my practising "
+                              "licence?",
+                              generator=gen, retriever=FakeRetriever(top_dense=0.3))  # type: ignore[arg-type]
+    assert fitting.policy == "out_of_scope" and fitting.text.startswith("Triage: EMERGENCY")
 
 
 def test_unparseable_packet_is_repaired_or_recorded():

@@ -104,9 +104,10 @@ def test_unknown_words_are_read_from_the_question_sentence_only():
     assert unknown_terms("Which dose of sildenafil?", vocab) == ["sildenafil"]
     # an indirect question asks too: "... asks me how often ..." is read, a description is not
     indirect = "A farmer asks me how often to give his chickens sildenafil. What does the guideline recommend?"
-    assert {"chicken", "sildenafil"} <= set(unknown_terms(indirect, vocab))
+    assert {"chickens", "sildenafil"} <= set(unknown_terms(indirect, vocab))
     told = "A farmer gave his chickens sildenafil. What does the guideline recommend?"
-    assert not {"chicken", "sildenafil"} & set(unknown_terms(told, vocab))
+    assert not {"chickens", "sildenafil"} & set(unknown_terms(told, vocab))
+    assert unknown_terms("Am I entitled to paid leave?", vocab)[0] == "entitled"  # as typed, not the stem
 
 
 def test_budget_holds_and_blocks_are_whole():

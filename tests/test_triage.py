@@ -45,6 +45,19 @@ def test_child_only_danger_signs_are_not_applied_to_adults():
     assert level("A 3-year-old boy is vomiting everything.") == "emergency"
 
 
+def test_a_young_infant_is_read_against_the_young_infant_chart():
+    q = "A 6-day-old baby has poor feeding, lethargy and a temperature of 38.6°C."
+    t = triage(q, question_population(q), None, {874: "§17.2.1 Check for Very Severe Disease, p. 808",
+                                                  892: "§17.3 Sick Child Age 2 Months to 5 Years, p. 826"})
+    assert t.level == "emergency" and all("§17.2.1" in r.citation for r in t.because)
+    assert level("A 5-week-old baby is breathing 70 times a minute.") == "emergency"
+    assert level("A 2-year-old is breathing 70 times a minute.") == "routine"  # the infant threshold only
+    older = "A 2-year-old boy is lethargic."
+    assert "PDF p. 892" in triage(older, question_population(older), None, {}).because[0].citation
+    # "three men": adults, to whom the children's chart is not applied
+    assert level("Three men drank spirit; one is drowsy.") == "routine"
+
+
 def test_vital_signs_against_the_books_thresholds():
     assert vitals("BP 85/55 mmHg, pulse 126, oxygen saturation 86%, breathing 34 times a minute") == {
         "sbp": 85.0, "dbp": 55.0, "pulse": 126.0, "spo2": 86.0, "rr": 34.0}
@@ -85,6 +98,12 @@ def test_a_section_that_calls_its_condition_severe_or_fatal_is_urgent_only_when_
                        "Doses >60 mg/kg can cause serious toxicity.\nManagement\n- IV fluids")]).section("1.3.6")
     t = triage("A child swallowed his mother's iron tablets.", question_population("a child"), iron, {}, True)
     assert t.level == "urgent" and "60 mg" not in t.because[0].finding and "serious" in t.because[0].finding
+    # a long opening line is quoted up to a whole word
+    long = Book([Chunk("l1", "1.3.7", "Poisoning", ("1",), "", (97,), ("77",),
+                       "A severe condition where the patient deteriorates rapidly and needs a continuous watch by "
+                       "staff.\nManagement\n- IV fluids")]).section("1.3.7")
+    said = triage("A man drank poison.", question_population("a man"), long, {}, True).because[0].finding
+    assert said.endswith("watch by\u2026\u201d")
 
 
 def test_emergency_contraception_is_not_an_urgent_referral():
@@ -140,3 +159,16 @@ def test_every_sign_is_quoted_from_its_page_of_the_ucg():
              for m in re.finditer(r"\[\[page (\d+)\]\]\n(.*?)(?=\[\[page |\Z)", text, re.S)}
     missing = [s.id for s in signs() if " ".join(s.quote.split()).lower() not in pages.get(s.pdf_page, "")]
     assert missing == []
+
+
+def test_a_danger_sign_is_cited_to_the_section_that_prints_it():
+    """Two sections share PDF p. 69; the bleeding sign's words are in the second one, so it is cited there."""
+    from ragcds.generate.answer import page_citations
+
+    book = Book([Chunk("a1", "1.1.1", "Anaphylactic Shock", ("1",), "", (69,), ("3",), "Give adrenaline."),
+                 Chunk("h1", "1.1.2", "Hypovolaemic Shock", ("1",), "", (69,), ("3",),
+                       "Causes\n- Loss of blood due to internal or external haemorrhage")])
+    assert page_citations(book)[69] == "§1.1.2 Hypovolaemic Shock, p. 3"
+    q = "A 30-year-old man is bleeding heavily from a leg wound."
+    t = triage(q, question_population(q), None, page_citations(book))
+    assert t.level == "emergency" and t.because[0].citation.startswith("§1.1.2 Hypovolaemic Shock")

@@ -24,7 +24,7 @@ from ragcds.generate.formats import parse_output, render, repair, resolve_citati
 from ragcds.generate.prompt import build_messages, fit_messages
 from ragcds.policy import POLICIES, Decision, decide, widened
 from ragcds.retrieve import Hit, Retrieval, check_question
-from ragcds.triage import Triage, triage
+from ragcds.triage import Triage, signs, triage
 
 RETRIEVE_DEPTH = 10  # hits kept in a Retrieval: decisions look at the top 10
 PROMPT_SECTION = 1300  # characters of the resolved section a model reads (the prompt's passages: 1450 in all)
@@ -73,15 +73,24 @@ def triage_for(question: str, decision: Decision, book: Book) -> Triage | None:
 
 
 def page_citations(book: Book) -> dict[int, str]:
-    """pdf page → '§section Title, p. printed' of the first section printed on it (for triage citations)."""
+    """pdf page → '§section Title, p. printed' for triage citations: the section whose text on that page holds a
+    danger sign's quote ("Loss of blood due to … haemorrhage" is §1.1.2's, not that of §1.1.1 ending on the same
+    page), else the first section printed on it."""
     cached = getattr(book, "_page_citations", None)
     if cached is None:
-        cached = {}
+        cached, quoted = {}, {}
+        quotes = {s.pdf_page: [" ".join(x.quote.lower().split()) for x in signs() if x.pdf_page == s.pdf_page]
+                  for s in signs()}
         for number in book.numbers():
             s = book.section(number)
             for c in s.chunks:
+                text = " ".join(c.text.lower().split())
                 for pdf, printed in zip(c.pdf_pages, c.printed_pages, strict=False):
-                    cached.setdefault(pdf, f"§{number} {s.title}, p. {printed or pdf}")
+                    cite = f"§{number} {s.title}, p. {printed or pdf}"
+                    cached.setdefault(pdf, cite)
+                    if any(q in text for q in quotes.get(pdf, ())):
+                        quoted.setdefault(pdf, cite)
+        cached |= quoted
         book._page_citations = cached  # type: ignore[attr-defined]
     return cached
 
@@ -123,7 +132,10 @@ def answer(question: str, retrieval: Retrieval | None, decision: Decision | None
              "refuse": compose.refusal_text}
     if decision.action in fixed:
         outcome = {"refuse": "refused"}.get(decision.action, decision.action)
-        text = "\n".join(x for x in (compose.triage_line(t), fixed[decision.action](decision)) if x)
+        # a question the book does not cover gets no "Triage: routine" (it would read as clearance); a danger
+        # sign found in it still heads the answer
+        shown_t = t if decision.action != "out_of_scope" or (t and t.level != "routine") else None
+        text = "\n".join(x for x in (compose.triage_line(shown_t), fixed[decision.action](decision)) if x)
         ans = _fixed(question, decision, passages, text, opts, base, outcome, t)
         ans.notes.append(decision.why)
         ans.timings["answer"] = time.perf_counter() - t0
