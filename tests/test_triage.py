@@ -172,3 +172,16 @@ def test_a_danger_sign_is_cited_to_the_section_that_prints_it():
     q = "A 30-year-old man is bleeding heavily from a leg wound."
     t = triage(q, question_population(q), None, page_citations(book))
     assert t.level == "emergency" and t.because[0].citation.startswith("§1.1.2 Hypovolaemic Shock")
+
+
+def test_the_triage_line_says_where_to_look_in_few_words():
+    from ragcds.generate.compose import short_citation, triage_line
+
+    assert short_citation("§17.3.21 Check for General Danger Signs, p. 826: \u201clethargic or unconscious\u201d") == \
+        "§17.3.21, p. 826"
+    assert short_citation("§10.1.4 Tuberculosis of the Spine (Pott\u2019s Disease), pp. 560\u2013561") == \
+        "§10.1.4, pp. 560\u2013561"
+    assert short_citation("PDF p. 874: \u201cNot feeding well\u201d") == "PDF p. 874"
+    t = triage("A 2-year-old had a fit this morning.", question_population("a 2-year-old"), None,
+               {156: "§1.4 Hypoxaemia, p. 90"})
+    assert triage_line(t) == "Triage: EMERGENCY \u2014 a fit (§1.4, p. 90)"

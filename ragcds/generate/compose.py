@@ -5,6 +5,7 @@ refusal and out of scope. Only the book's own lines are shown; nothing here writ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -106,7 +107,17 @@ def triage_line(t: Triage | None) -> str:
     if not t.because:
         return "Triage: routine (no danger sign of the guideline found in the question)"
     r = t.because[0]
-    return f"Triage: {t.level.upper()} — {r.finding} ({r.citation})"
+    return f"Triage: {t.level.upper()} — {r.finding} ({short_citation(r.citation)})"
+
+
+def short_citation(citation: str) -> str:
+    """"§17.3.21 Check for General Danger Signs, p. 826: “lethargic …”" → "§17.3.21, p. 826": where to look, for
+    the one-line triage (the reason's full citation and the book's words stay in `ask --json`). Chosen on dev
+    against the full citation and the citation without its quote (key facts at 800 characters 0.453 → 0.459 /
+    0.453), reported on dev2 (0.490 → 0.496 / 0.493)."""
+    head = citation.split(": \u201c")[0]
+    m = re.match(r"(§\S+).*?(, pp?\. .+)$", head)
+    return m.group(1) + m.group(2) if m else head
 
 
 def sections_text(decision: Decision, passages: Sequence[Hit]) -> str:
