@@ -119,6 +119,11 @@ class _BlockBuilder:
     def add(self, line: str, pdf: int, printed: str, cid: str) -> None:
         if not line.strip():
             return
+        items = clinical.split_inline_bullets(line)
+        if len(items) > 1:
+            for item in items:
+                self.add(item, pdf, printed, cid)
+            return
         part = clinical.part_of_heading(line)
         # table furniture (HC2, a repeated header) ends nothing and shows nothing; but a treatment table's
         # header ("TREATMENT LOC") is how most UCG sections open their management part

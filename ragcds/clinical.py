@@ -223,11 +223,23 @@ def is_loc_noise(line: str) -> bool:
 
 
 def strip_bullet(line: str) -> str:
-    return BULLET_RE.sub("", line).strip()
+    """The line without its bullet; a doubled one ("- f Hyperthermia may occur") loses both."""
+    return BULLET_RE.sub("", BULLET_RE.sub("", line, count=1), count=1).strip()
 
 
 def is_bullet(line: str) -> bool:
     return bool(BULLET_RE.match(line))
+
+
+# the PDF's bullet glyph read as "f" inside a line: two list items printed on one text line
+# ("Give maintenance IV fluids 4 ml/kg/hour f Transfuse 10 ml/kg slowly")
+_INLINE_BULLET = re.compile(r"(?<=[\w.,;:%)\]])\s+(?=f\s+[A-Z(])")
+
+
+def split_inline_bullets(line: str) -> list[str]:
+    """A line holding several list items (joined by the "f" bullet glyph), one item per string; the glyph stays
+    at the head of each later item, where is_bullet / strip_bullet read it."""
+    return _INLINE_BULLET.split(line)
 
 
 _CONTINUES_AFTER = re.compile(r"(?:[-–,/(&+]|\b(?:and|or|of|the|with|for|to|in|a|an|by|on|at|than|if|as|from|per|"

@@ -183,3 +183,11 @@ def test_the_items_of_a_list_take_the_match_of_the_caption_that_leads_into_them(
     shown = [b.text for b in extra_blocks(s, "Which danger signs should make a mother go to a health facility?",
                                           set(), 400)]
     assert "Fast or difficult breathing" in shown and "Skin to skin contact" not in shown
+
+
+def test_two_list_items_printed_on_one_line_become_two_blocks():
+    s = one_section("19.2.2.4", "Treatment of Associated Conditions", (
+        "Management\n- Give maintenance IV fluids 4 ml/kg/hour f Transfuse 10 ml/kg slowly (over 3 hours)\n"
+        "f Start refeeding"))
+    assert [b.text for b in part_blocks(s, "management")] == [
+        "Give maintenance IV fluids 4 ml/kg/hour", "Transfuse 10 ml/kg slowly (over 3 hours)", "Start refeeding"]

@@ -119,3 +119,16 @@ def test_one_digit_dropped_or_added_is_rejected(ucg_lines):
                     survived.append((fake, line))
     print("mutated doses checked:", checked)
     assert checked > 1000 and survived == []
+
+
+def test_list_items_printed_on_one_line_are_split_at_the_bullet_glyph():
+    from ragcds.clinical import split_inline_bullets, strip_bullet
+
+    line = "- Give maintenance IV fluids 4 ml/kg/hour f Transfuse 10 ml/kg slowly (over 3 hours) f Start refeeding"
+    items = split_inline_bullets(line)
+    assert [strip_bullet(x) for x in items] == [
+        "Give maintenance IV fluids 4 ml/kg/hour", "Transfuse 10 ml/kg slowly (over 3 hours)", "Start refeeding"]
+    assert "".join(items).replace(" ", "") == line.replace(" ", "")  # nothing lost, digits untouched
+    assert split_inline_bullets("vitamin f is good") == ["vitamin f is good"]
+    assert split_inline_bullets("- f Hyperthermia may occur") == ["- f Hyperthermia may occur"]
+    assert strip_bullet("- f Hyperthermia may occur") == "Hyperthermia may occur"
