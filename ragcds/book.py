@@ -204,9 +204,12 @@ class Book:
         return s
 
     def parent(self, number: str) -> str | None:
-        if number != printed_number(number) and number in self._sections:  # where it stands in the book
-            path = self._sections[number].heading_path
-            return next((n for n in (p.split(" ")[0] for p in reversed(path[:-1])) if n in self._sections), None)
+        """The nearest enclosing section: from the heading path, which places a misnumbered section where the
+        book prints it (§9.1.1b under §9.2, §16.5.1.2 under §16.6.1), else from the number."""
+        path = self._sections[number].heading_path if number in self._sections else ()
+        placed = next((n for n in (p.split(" ")[0] for p in reversed(path[:-1])) if n in self._sections), None)
+        if placed is not None:
+            return placed
         head = number.rpartition(".")[0]
         while head:
             if head in self._sections:

@@ -198,6 +198,28 @@ def test_numbers_the_book_prints_twice_become_a_reprint_or_a_misnumbered_section
     assert structure.toc_missing == []
 
 
+def test_a_sub_section_printed_under_another_parent_is_placed_where_the_book_prints_it():
+    """"16.5.1.2 Postpartum Examination of the Mother" stands inside §16.6.1 Postpartum Care in the book and its
+    contents: its heading path (and so its population: a mother, not a newborn) follows the book, not the
+    number."""
+    from ragcds.ingest.clean import CleanPage
+
+    toc = ("Contents", "16 OBSTETRIC CONDITIONS ........ 700", "16.5 Essential Care of the Newborn ........ 756",
+           "16.5.1 Newborn Resuscitation ........ 756", "16.6 Postpartum Conditions ........ 764",
+           "16.6.1 Postpartum Care ........ 764", "16.5.1.2 Postpartum Examination of the Mother ........ 767",
+           "16.6.2 Postnatal Depression ........ 781")
+    body = [("16 OBSTETRIC CONDITIONS", "16.5 ESSENTIAL CARE OF THE NEWBORN", "16.5.1 Newborn Resuscitation",
+             "Dry the baby."),
+            ("16.6 POSTPARTUM CONDITIONS", "16.6.1 Postpartum Care", "Care of the mother.",
+             "16.5.1.2 Postpartum Examination of the Mother", "Examine the mother at 6 weeks."),
+            ("16.6.2 Postnatal Depression", "Low mood after delivery.")]
+    pages = [CleanPage(1, "I", toc)] + [CleanPage(i + 2, str(i + 1), lines) for i, lines in enumerate(body)]
+    by_key = {s.number: s for s in build_structure(pages).sections if s.number}
+    assert by_key["16.5.1.2"].heading_path[1:] == ("16.6 Postpartum Conditions", "16.6.1 Postpartum Care",
+                                                   "16.5.1.2 Postpartum Examination of the Mother")
+    assert by_key["16.6.2"].heading_path[1] == "16.6 Postpartum Conditions"
+
+
 def test_a_misnumbered_section_keeps_its_printed_number_for_gold_sets_and_its_place_in_the_tree():
     from ragcds.book import Book, matches_gold, printed_number, related
 

@@ -245,13 +245,15 @@ class _TreeBuilder:
     def _open_numbered(self, num: str, title: str) -> bool:
         """Open the section of a heading; True when it is the reprint of a section already read."""
         key = _key(num)
+        out_of_place = self._out_of_place(key)
         self.cur_key = key
         if reprinted := self._reprinted(num, title):
             self.current = reprinted
             return True
-        if num in self.by_num:  # a misnumbered section: where it stands in the book, keyed 9.1.3b
+        if num in self.by_num or out_of_place:  # misnumbered: placed where it stands in the book
             path = [*self.current.heading_path[: len(key) - 1], f"{num} {title}"]
-            num = num + next(c for c in "bcdefghijk" if num + c not in self.by_num)
+            if num in self.by_num:  # a number printed twice: keyed 9.1.3b
+                num = num + next(c for c in "bcdefghijk" if num + c not in self.by_num)
         else:
             path = [f"{key[0]} {self.chapters.get(str(key[0]), '')}".strip()]
             path += [f"{a} {self.by_num[a].title}" for i in range(2, len(key))
@@ -260,6 +262,15 @@ class _TreeBuilder:
         self._open(Section(number=num, title=title, heading_path=tuple(path)))
         self.by_num[num] = self.current
         return False
+
+    def _out_of_place(self, key: tuple[int, ...]) -> bool:
+        """A sub-section whose printed parent is a section read before but not an ancestor of where the book
+        stands: "16.5.1.2 Postpartum Examination of the Mother" printed inside §16.6.1 Postpartum Care belongs
+        there, not under §16.5.1 Newborn Resuscitation."""
+        parent = ".".join(map(str, key[:-1]))
+        if len(key) < 3 or parent not in self.by_num:
+            return False
+        return parent not in {p.split(" ")[0] for p in self.current.heading_path}
 
     def _reprinted(self, num: str, title: str) -> Section | None:
         """The section of this chapter already read under the same title, when the book prints it again: under
