@@ -190,6 +190,19 @@ def test_section_blocks_split_a_chunk_at_its_page_break(tmp_path):
     assert [b["text"] for b in page_blocks(chunk, {})] == [chunk.text]
 
 
+def test_a_misnumbered_section_names_the_parent_the_book_prints_it_under():
+    from ragcds.serve.sections import SectionTable, section_view
+
+    chunks = [Chunk("p", "9.2", "Psychiatric Disorders", ("9 Mental", "9.2 Psychiatric Disorders"), "", (580,),
+                    ("524",), "Reprinted heading."),
+              Chunk("a", "9.1.1b", "Alcohol Use Disorders", ("9 Mental", "9.2 Psychiatric Disorders",
+                                                               "9.1.1 Alcohol Use Disorders"), "", (609,), ("543",),
+                    "Drinking.")]
+    view = section_view("9.1.1b", chunks, SectionTable({"9.2": [0], "9.1.1b": [1]}, {}), "v1")
+    assert view["parent"] == {"section": "9.2", "title": "Psychiatric Disorders"}
+    assert view["citation"] == "§9.1.1b Alcohol Use Disorders, p. 543"
+
+
 def test_health_reports_index_model_and_uptime(server, index_dir):
     url, _ = server
     h = httpx.get(f"{url}/v1/health").json()

@@ -85,7 +85,9 @@ def section_view(number: str, chunks: Sequence[Chunk], table: SectionTable, vers
     children = [
         _ref(chunks, table, n) for n in table.rows if n.startswith(prefix) and "." not in n[len(prefix):]
     ]
-    parent_number = number.rpartition(".")[0]
+    # where the book prints it (a misnumbered §9.1.1b stands under §9.2), else from the number
+    placed = (p.split(" ")[0] for p in reversed(own[0].heading_path[:-1]))
+    parent_number = next((n for n in placed if n in table.rows), None) or number.rpartition(".")[0]
     return {
         "section": number,
         "title": own[0].title,
