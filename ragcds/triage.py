@@ -28,6 +28,7 @@ from ragcds.book import BookSection
 from ragcds.population import CHILD, Population, young_infant
 
 LEVELS = ("routine", "urgent", "emergency")  # ascending
+WHO = ("any", "child", "infant", "adult", "pregnancy")  # whom a danger sign is read for
 SIGNS_FILE = "triage_signs.tsv"
 _NEGATION = re.compile(r"\b(no|not|without|denies|nor|never|none|absent|normal)\b", re.I)
 _CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
@@ -89,9 +90,10 @@ def parse_signs(text: str) -> tuple[Sign, ...]:
     rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     out = []
     for n, row in enumerate(csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE), 2):
-        if row.get("level") not in LEVELS or not row.get("finding") or not row.get("quote"):
-            raise ValueError(f"{SIGNS_FILE}: row {n} needs id, level (one of {LEVELS}), who, finding, pdf_page, "
-                             "quote")
+        if (row.get("level") not in LEVELS or row.get("who") not in WHO or not row.get("finding")
+                or not row.get("quote")):
+            raise ValueError(f"{SIGNS_FILE}: row {n} needs id, level (one of {LEVELS}), who (one of {WHO}), "
+                             "finding, pdf_page, quote")
         out.append(Sign(row["id"], row["level"], row["who"], row["finding"], int(row["pdf_page"]), row["quote"]))
     return tuple(out)
 
@@ -144,7 +146,7 @@ def _applies(who: str, population: Population, question: str) -> bool:
         return "pregnancy" in population.groups
     if who == "adult":
         return "adult" in population.groups and CHILD not in population.groups
-    raise ValueError(f"{SIGNS_FILE}: unknown population {who!r} (any, child, infant, adult, pregnancy)")
+    raise ValueError(f"{SIGNS_FILE}: unknown population {who!r} (one of {WHO})")
 
 
 def _cite(sign: Sign, book_citation: dict[int, str]) -> str:

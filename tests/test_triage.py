@@ -150,6 +150,8 @@ def test_signs_file_is_well_formed():
             re.compile(r.finding)
     with pytest.raises(ValueError, match="needs id, level"):
         parse_signs("id\tlevel\twho\tfinding\tpdf_page\tquote\nx\tsevere\tany\tfoo\t1\tbar\n")
+    with pytest.raises(ValueError, match="who"):
+        parse_signs("id\tlevel\twho\tfinding\tpdf_page\tquote\nx\turgent\ttoddler\tfoo\t1\tbar\n")
 
 
 @pytest.mark.integration

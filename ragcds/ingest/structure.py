@@ -210,7 +210,7 @@ class _TreeBuilder:
         """The section title when a numbered line is a heading, else None. A heading is confirmed by the
         contents (in the contents' own order) or a plausible next step in the tree; "5.3.1Definition" (no
         space) only counts when confirmed; dose lines ("2 mg ...") never do, and a number already seen only
-        when the contents print it again here."""
+        when the contents print it again here. A confirmed heading moves the position in the contents on."""
         num = m.group("num")
         key = _key(num)
         title = heading_title(m.group("title"))
