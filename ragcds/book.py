@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from ragcds import clinical
 from ragcds.ingest.chunk import Chunk
+from ragcds.ingest.structure import REPEAT_LETTERS
 from ragcds.population import Population, section_population
 
 SHORT_LINE = 45  # a line shorter than this ends its block (table rows, list captions)
@@ -206,8 +207,7 @@ class Book:
     def parent(self, number: str) -> str | None:
         """The nearest enclosing section: from the heading path, which places a misnumbered section where the
         book prints it (§9.1.1b under §9.2, §16.5.1.2 under §16.6.1), else from the number."""
-        path = self._sections[number].heading_path if number in self._sections else ()
-        placed = next((n for n in (p.split(" ")[0] for p in reversed(path[:-1])) if n in self._sections), None)
+        placed = enclosing(self._sections[number].heading_path, self._sections) if number in self._sections else None
         if placed is not None:
             return placed
         head = number.rpartition(".")[0]
@@ -230,7 +230,13 @@ class Book:
         return {n: s.title for n, s in self._sections.items()}
 
 
-_MISNUMBERED = re.compile(r"^(\d+(?:\.\d+)+)[b-k]$")
+_MISNUMBERED = re.compile(rf"^(\d+(?:\.\d+)+)[{REPEAT_LETTERS}]$")
+
+
+def enclosing(heading_path: Sequence[str], known: Container[str]) -> str | None:
+    """The nearest section of a heading path ("9 Mental …", "9.2 Psychiatric …", "9.1.1 Alcohol …") that is
+    among the `known` ones, the section itself left out: where the book prints a section, whatever its number."""
+    return next((n for n in (p.split(" ")[0] for p in reversed(heading_path[:-1])) if n in known), None)
 
 
 def printed_number(key: str) -> str:

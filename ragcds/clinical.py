@@ -210,9 +210,12 @@ _LOC_WORD = re.compile(r"\b(HC\s?[2-4]|RRH|NRH|RR|NR|H)\b")
 def levels_of_care(line: str) -> list[str]:
     """The level-of-care codes a treatment-table line carries (a bare "HC3 HC4" line or a row ending in one),
     normalised to LEVELS_OF_CARE; [] for any other line."""
-    if not (LOC_LINE_RE.match(line) or LOC_TAIL_RE.search(line)):
+    if LOC_LINE_RE.match(line):
+        tail = line
+    elif m := LOC_TAIL_RE.search(line):
+        tail = m.group(0)
+    else:
         return []
-    tail = line if LOC_LINE_RE.match(line) else LOC_TAIL_RE.search(line).group(0)
     codes = [c.replace(" ", "") for c in _LOC_WORD.findall(tail)]
     return [c[:-1] if c in ("RRH", "NRH") else c for c in codes]
 

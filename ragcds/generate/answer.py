@@ -79,8 +79,9 @@ def page_citations(book: Book) -> dict[int, str]:
     cached = getattr(book, "_page_citations", None)
     if cached is None:
         cached, quoted = {}, {}
-        quotes = {s.pdf_page: [" ".join(x.quote.lower().split()) for x in signs() if x.pdf_page == s.pdf_page]
-                  for s in signs()}
+        quotes: dict[int, list[str]] = {}
+        for sign in signs():
+            quotes.setdefault(sign.pdf_page, []).append(" ".join(sign.quote.lower().split()))
         for number in book.numbers():
             s = book.section(number)
             for c in s.chunks:

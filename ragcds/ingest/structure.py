@@ -32,6 +32,7 @@ _ICD = re.compile(r"\s*ICD\s*-?\s*10\s*CODE\b.*$", re.IGNORECASE)
 # a "numbered line" whose title starts with a unit is a dose or duration ("2.5 mg ..."), not a heading
 _UNIT_WORD = re.compile(rf"^(?:{UNIT_WORD_RX}|hours?|hrs?|days?|weeks?|months?|years?|yrs?|times|x)\b", re.IGNORECASE)
 MAX_STEP = 3  # how far a sibling number may jump without confirmation from the table of contents
+REPEAT_LETTERS = "bcdefghijk"  # keys of the 2nd, 3rd … section printed under one number ("9.1.3b")
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ class _TreeBuilder:
         if num in self.by_num or out_of_place:  # misnumbered: placed where it stands in the book
             path = [*self.current.heading_path[: len(key) - 1], f"{num} {title}"]
             if num in self.by_num:  # a number printed twice: keyed 9.1.3b
-                num = num + next(c for c in "bcdefghijk" if num + c not in self.by_num)
+                num = num + next(c for c in REPEAT_LETTERS if num + c not in self.by_num)
         else:
             path = [f"{key[0]} {self.chapters.get(str(key[0]), '')}".strip()]
             path += [f"{a} {self.by_num[a].title}" for i in range(2, len(key))

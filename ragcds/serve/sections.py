@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcds.book import enclosing
 from ragcds.errors import SectionNotFound
 from ragcds.files import read_jsonl
 from ragcds.ingest.chunk import Chunk
@@ -86,8 +87,7 @@ def section_view(number: str, chunks: Sequence[Chunk], table: SectionTable, vers
         _ref(chunks, table, n) for n in table.rows if n.startswith(prefix) and "." not in n[len(prefix):]
     ]
     # where the book prints it (a misnumbered §9.1.1b stands under §9.2), else from the number
-    placed = (p.split(" ")[0] for p in reversed(own[0].heading_path[:-1]))
-    parent_number = next((n for n in placed if n in table.rows), None) or number.rpartition(".")[0]
+    parent_number = enclosing(own[0].heading_path, table.rows) or number.rpartition(".")[0]
     return {
         "section": number,
         "title": own[0].title,
