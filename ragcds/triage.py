@@ -36,6 +36,13 @@ _CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
 # contraception", "for emergency use")
 _EMERGENCY_WORD = re.compile(r"\bemergency\b(?! (contracept|use))", re.I)
 _REFER_INSTRUCTION = re.compile(r"^(refer|admit)\b(?!.*\b(if|when|unless|in case)\b)", re.I)
+# a management line that refers at once, whatever the case ("Apply an eye shield …, and refer the patient
+# immediately to an Ophthalmologist"; "needs immediate referral"): the guideline treats the condition as an
+# emergency. A line with a condition anywhere ("Refer immediately if GCS worsens") or leading into a list of
+# them ("Refer patient to hospital immediately for") does not count.
+_REFER_AT_ONCE = re.compile(r"\b(refer\w*|admit\w*|transfer\w*)\b(\s+\w+){0,5}?\s+(immediately|at once)\b|"
+                            r"\bimmediate (referral|admission|transfer)\b", re.I)
+_CONDITIONAL = re.compile(r"\b(if|when|unless|in case|where|whenever)\b|(\bfor|:)\s*$", re.I)
 # the section's own opening calls the condition severe or fatal ("Severe acute bacterial infection with high
 # fatality rate"): urgent when the section is resolved with confidence (chosen on dev2 d2-a/d2-b vignettes,
 # reported on d2-c and dev; docs/policy.md)
@@ -192,6 +199,10 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
         elif confident and b.part == "intro" and _SEVERE_CONDITION.search(b.text) and not severe_said:
             severe_said = True
             out.append(Reason(_said(section.title, b.text, _SEVERE_CONDITION), "urgent", cite, "section"))
+        elif (confident and b.part in ("management", "referral") and _REFER_AT_ONCE.search(b.text)
+              and not _CONDITIONAL.search(b.text)):
+            out.append(Reason(f"{section.title}: the guideline refers at once", "emergency",
+                              f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d", "section"))
         elif confident and b.part in ("management", "referral") and _REFER_INSTRUCTION.match(b.text):
             out.append(Reason(f"{section.title}: the guideline's management is referral", "urgent",
                               f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d", "section"))

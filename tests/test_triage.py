@@ -83,6 +83,22 @@ def test_a_management_that_is_referral_counts_only_when_the_section_is_resolved_
     assert level(q, glue.section("21.1.5"), confident=False) == "routine"
 
 
+def test_a_management_that_refers_at_once_makes_an_emergency_only_without_a_condition():
+    def eye(line: str) -> Book:
+        return Book([Chunk("p2", "20.3.2.2", "Penetrating Eye Injuries", ("20",), "", (960,), ("943",),
+                           f"Injury by a sharp object.\nManagement\n- {line}")])
+    q = "A boy was poked in the eye with a stick; tissue pokes out of a cut in the cornea."
+    at_once = eye("Apply an eye shield, give a pain reliever and refer the patient immediately to an Ophthalmologist")
+    t = triage(q, question_population(q), at_once.section("20.3.2.2"), {}, True)
+    assert t.level == "emergency" and "refers at once" in t.because[0].finding
+    assert "refer the patient immediately" in t.because[0].citation
+    assert level(q, at_once.section("20.3.2.2"), confident=False) != "emergency"
+    assert level(q, eye("Needs immediate referral to the ophthalmologist").section("20.3.2.2"), True) == "emergency"
+    for conditional in ("Refer immediately if vision worsens", "Refer immediately to ENT specialist if you cannot "
+                        "remove it", "Refer patient to hospital immediately for:"):
+        assert level(q, eye(conditional).section("20.3.2.2"), confident=True) != "emergency", conditional
+
+
 def test_a_section_that_calls_its_condition_severe_or_fatal_is_urgent_only_when_resolved_with_confidence():
     chunks = [Chunk("p1", "2.1.6", "Plague", ("2",), "", (180,), ("130",),
                     "Severe acute bacterial infection with high fatality rate.\nManagement\n- Doxycycline")]
