@@ -24,6 +24,10 @@ def test_danger_signs_set_the_level_with_their_citation():
     assert t.level == "emergency" and t.because[0].finding in ("a fit", "hard to wake")
     assert any("§17.3.21" in r.citation or "PDF p." in r.citation for r in t.because)
     assert level("A 30-year-old woman has itchy weals on her arms.") == "routine"
+    # the fracture section's own criterion: "if no sensation/pulse, refer as an emergency" (PDF p. 110)
+    fell = "A man fell from a tree; his leg is deformed, his foot is pale and I cannot feel any pulse in the foot."
+    assert level(fell) == "emergency"
+    assert level("A man fell from a tree; his leg is deformed, the pulse in the foot is strong.") == "routine"
 
 
 def test_fit_the_verb_and_fit_the_adjective_are_not_convulsions():
