@@ -8,7 +8,8 @@ Three sources, highest level wins, and in doubt the higher level:
    matched in the question unless negated ("no difficulty breathing");
 2. measured vital signs in the question against the book's own thresholds (the same table: ``@sbp<90``);
 3. the resolved section's own words: a line that says to refer urgently / immediately and shares findings with
-   the question, or a section that calls the condition a medical emergency;
+   the question, a management that refers at once with no condition (emergency, when resolved with
+   confidence), or a section that calls the condition a medical emergency;
 4. the resolved section's treatment table: when a condition's level-of-care column lists no treatment below HC3
    (a health centre II cannot treat it, so the patient is referred), the presentation is at least urgent.
 

@@ -259,3 +259,28 @@ def test_contents_lines_without_their_leader_dots_still_confirm_the_book_order()
     assert titles["16.6.2"] == "Postnatal Depression" and titles["16.6.3"] == "Mastitis/Breast Abscess"
     assert [t for _, t in next(s for s in structure.sections if s.number == "16.5.1.2").lines] == [
         "Examine the mother at 6 days and 6 weeks."]
+
+
+def test_lines_the_book_prints_in_the_wrong_section_are_moved_with_their_pages():
+    from ragcds.ingest.misprints import parse_misprints, relocate
+    from ragcds.ingest.structure import Section
+
+    organo = Section("1.3.2", "Organophosphate Poisoning", ("1",), [
+        (138, "Management"), (138, " - Wash contaminated skin"),
+        (138, "In moderate to severe poisoning (only if not responding to"), (138, " - Add pralidoxime 30 mg/kg IV")])
+    paraffin = Section("1.3.3", "Paraffin Poisoning", ("1",), [
+        (139, "Prevention"), (139, " - Atropine 2-4 mg IM or IV (according to the severity of"),
+        (139, "the poisoning)"), (139, " - Reduce dose of atropine slowly over 24 hours but"),
+        (139, "monitor for patient's status"), (140, " ~ Store paraffin safely")])
+    rows = parse_misprints("pdf_page\tfirst\tlast\tto_section\tbefore\twhy\n"
+                           "139\tAtropine 2-4 mg\tmonitor for patient\t1.3.2\tIn moderate to severe\tmisprint\n")
+    report = relocate([organo, paraffin], rows)
+    assert report == ["moved: PDF p. 139 'Atropine 2-4 mg' … 'monitor for patient' (4 lines) from §1.3.3 to §1.3.2"]
+    assert [line for _, line in paraffin.lines] == ["Prevention", " ~ Store paraffin safely"]
+    assert organo.lines[2] == (139, " - Atropine 2-4 mg IM or IV (according to the severity of")
+    assert organo.lines[6][1].startswith("In moderate to severe") and len(organo.lines) == 8
+    # a row that does not match this PDF (a corrected edition) moves nothing and says so
+    assert relocate([organo, paraffin], rows) == ["not found: PDF p. 139 'Atropine 2-4 mg' → §1.3.2"]
+    assert len(organo.lines) == 8
+    with pytest.raises(ValueError, match="needs pdf_page"):
+        parse_misprints("pdf_page\tfirst\tlast\tto_section\tbefore\twhy\n139\tAtropine\t\t1.3.2\t\tx\n")

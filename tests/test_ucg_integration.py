@@ -79,3 +79,21 @@ def test_hybrid_top5_covers_gold_pages_for_dev_questions(ucg_retriever, dev_set)
         hits = ucg_retriever.search(row["question"], k=5)
         covered = set().union(*(h.chunk.pdf_pages for h in hits))
         assert covered & set(row["gold_pages"]), (row["id"], [h.citation() for h in hits])
+
+
+def test_lines_printed_in_the_wrong_section_are_moved_where_they_belong(version):
+    """The UCG prints §1.3.2's atropine regimen on p. 73 under §1.3.3's Prevention heading
+    (ragcds/data/misprints.tsv): it is read as §1.3.2's, on the page that prints it, and every row of the
+    file matches the book."""
+    from ragcds.ingest.misprints import misprints
+
+    text = need(UCG_TEXT).read_text(encoding="utf-8")
+    for m in misprints():
+        page = text.split(f"[[page {m.pdf_page}]]")[1].split("[[page ")[0]
+        assert m.first in page and m.last in page, m
+    by_section: dict[str, str] = {}
+    for c in version[2]:
+        by_section[c["section"]] = by_section.get(c["section"], "") + c["text"]
+    assert "Atropine 2-4 mg" not in by_section["1.3.3"] and "Atropine 2-4 mg" in by_section["1.3.2"]
+    atropine = [c for c in version[2] if "Atropine 2-4 mg" in c["text"]]
+    assert atropine and all(139 in c["pdf_pages"] for c in atropine)

@@ -201,6 +201,7 @@ def structure_json(st: Structure) -> dict:
         "toc": [asdict(e) for e in st.toc],
         "toc_found": st.toc_found,
         "toc_missing": st.toc_missing,
+        "misprints": st.misprints,
         "sections": [
             {"number": s.number, "title": s.title, "heading_path": list(s.heading_path), "pdf_pages": s.pdf_pages,
              "indexable": s.indexable}

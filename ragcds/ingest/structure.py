@@ -68,6 +68,8 @@ class Structure:
     sections: list[Section]
     toc_found: list[str]
     toc_missing: list[str]
+    # what ingest.misprints did: a line per moved run, and per row that did not match this PDF
+    misprints: list[str] = field(default_factory=list)
 
     @property
     def toc_coverage(self) -> float:

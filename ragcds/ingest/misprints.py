@@ -1,0 +1,90 @@
+"""Lines the printed book sets inside the wrong section, moved to the section they belong to.
+
+The UCG 2023 prints §1.3.2's atropine regimen for organophosphate poisoning on the next page, under the
+Prevention heading of §1.3.3 Paraffin Poisoning: read as printed, a question on preventing paraffin poisoning
+is answered with atropine doses. Such misprints are data (``ragcds/data/misprints.tsv``, each row reviewed
+against the book by the tests), not code. A move keeps every line's text and page, so a citation still names
+the page that prints it; a row that no longer matches the book (a corrected edition) moves nothing and is
+reported, never guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from ragcds import clinical
+from ragcds.ingest.structure import Section
+
+MISPRINTS_FILE = "misprints.tsv"
+
+
+@dataclass(frozen=True)
+class Misprint:
+    pdf_page: int
+    first: str  # how the first misplaced line starts (bullet ignored)
+    last: str  # how the last misplaced line starts
+    to_section: str
+    before: str  # how the line they go before starts ("" = the section's end)
+    why: str
+
+
+@lru_cache(maxsize=1)
+def misprints() -> tuple[Misprint, ...]:
+    text = resources.files("ragcds").joinpath("data", MISPRINTS_FILE).read_text(encoding="utf-8")
+    return parse_misprints(text)
+
+
+def parse_misprints(text: str) -> tuple[Misprint, ...]:
+    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    out = []
+    for n, row in enumerate(csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE), 2):
+        if not all(row.get(k) for k in ("pdf_page", "first", "last", "to_section", "why")):
+            raise ValueError(f"{MISPRINTS_FILE}: row {n} needs pdf_page, first, last, to_section, before, why")
+        out.append(Misprint(int(row["pdf_page"]), row["first"], row["last"], row["to_section"],
+                            row.get("before") or "", row["why"]))
+    return tuple(out)
+
+
+def _starts(line: str, start: str) -> bool:
+    return clinical.strip_bullet(line.strip()).startswith(start)
+
+
+def _run(section: Section, m: Misprint) -> tuple[int, int] | None:
+    """(start, end) indexes of the misprinted lines in a section, end exclusive; None when not found."""
+    lines = section.lines
+    for i, (page, line) in enumerate(lines):
+        if page == m.pdf_page and _starts(line, m.first):
+            for j in range(i, len(lines)):
+                if lines[j][0] != m.pdf_page:
+                    return None
+                if _starts(lines[j][1], m.last):
+                    return i, j + 1
+            return None
+    return None
+
+
+def relocate(sections: list[Section], rows: tuple[Misprint, ...] | None = None) -> list[str]:
+    """Move each misprint's lines into the section they belong to (in place). Returns a line per row: what
+    moved where, or that it did not match this PDF (the lines then stay where they are printed)."""
+    by_number = {s.number: s for s in sections if s.number}
+    report = []
+    for m in misprints() if rows is None else rows:
+        target = by_number.get(m.to_section)
+        found = next(((s, r) for s in sections if s is not target and (r := _run(s, m))), None)
+        at = None
+        if target is not None:
+            at = next((k for k, (_, line) in enumerate(target.lines) if m.before and _starts(line, m.before)),
+                      None if m.before else len(target.lines))
+        if found is None or at is None:
+            report.append(f"not found: PDF p. {m.pdf_page} {m.first!r} → §{m.to_section}")
+            continue
+        source, (i, j) = found
+        moved = source.lines[i:j]
+        del source.lines[i:j]
+        target.lines[at:at] = moved
+        report.append(f"moved: PDF p. {m.pdf_page} {m.first!r} … {m.last!r} ({j - i} lines) from §{source.number} "
+                      f"to §{m.to_section}")
+    return report
