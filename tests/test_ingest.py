@@ -284,3 +284,32 @@ def test_lines_the_book_prints_in_the_wrong_section_are_moved_with_their_pages()
     assert len(organo.lines) == 8
     with pytest.raises(ValueError, match="needs pdf_page"):
         parse_misprints("pdf_page\tfirst\tlast\tto_section\tbefore\twhy\n139\tAtropine\t\t1.3.2\t\tx\n")
+
+
+def test_an_opening_the_text_layer_gives_before_its_heading_joins_its_section():
+    from ragcds.ingest.misprints import displaced_openings
+    from ragcds.ingest.structure import Section
+
+    def sections():
+        induction = Section("16.4.2", "Induction of Labour", ("16",), [
+            (807, "Management"), (807, " - Misoprostol 25 micrograms"), (807, "Caution"),
+            (808, "Causes"), (808, " - Cephalopelvic disproportion"), (808, "Clinical features"),
+            (808, " - Contractions are strong but no descent")])
+        obstructed = Section("16.4.3", "Obstructed Labour", ("16",), [
+            (808, "16.4.3 Obstructed Labour"), (808, "Failure of labour to progress."),
+            (809, "Management"), (809, " - Refer urgently")])
+        return induction, obstructed
+
+    induction, obstructed = sections()
+    report = displaced_openings([induction, obstructed])
+    assert report == ["moved: PDF p. 808 'Causes' … (4 lines) from §16.4.2 to §16.4.3, whose heading the "
+                      "page's text gives after them"]
+    assert [line for _, line in induction.lines][-1] == "Caution"
+    assert [line for _, line in obstructed.lines][:4] == [
+        "16.4.3 Obstructed Labour", "Failure of labour to progress.", "Causes", " - Cephalopelvic disproportion"]
+    assert obstructed.lines[-2:] == [(809, "Management"), (809, " - Refer urgently")]
+    # a section that has not reached its management yet keeps its causes (they are its own, read in order)
+    induction, obstructed = sections()
+    induction.lines = [line for line in induction.lines if line[1] not in ("Management", "Caution")]
+    induction.lines = [(808, "Definition")] + [ln for ln in induction.lines if "Misoprostol" not in ln[1]]
+    assert displaced_openings([induction, obstructed]) == [] and len(induction.lines) == 5

@@ -97,3 +97,13 @@ def test_lines_printed_in_the_wrong_section_are_moved_where_they_belong(version)
     assert "Atropine 2-4 mg" not in by_section["1.3.3"] and "Atropine 2-4 mg" in by_section["1.3.2"]
     atropine = [c for c in version[2] if "Atropine 2-4 mg" in c["text"]]
     assert atropine and all(139 in c["pdf_pages"] for c in atropine)
+
+
+def test_obstructed_labours_opening_is_read_under_its_own_heading(version):
+    """PDF p. 808's text gives §16.4.3's Causes and Clinical features before its heading: they are §16.4.3's,
+    not the end of §16.4.2 Induction of Labour."""
+    text: dict[str, str] = {}
+    for c in version[2]:
+        text[c["section"]] = text.get(c["section"], "") + c["text"]
+    assert "Cephalopelvic disproportion" in text["16.4.3"] and "Cephalopelvic disproportion" not in text["16.4.2"]
+    assert "maternal exhaustion" in text["16.4.3"]

@@ -1,4 +1,5 @@
-"""Lines the printed book sets inside the wrong section, moved to the section they belong to.
+"""Lines that fall inside the wrong section, moved to the section they belong to: misprints of the book (data)
+and section openings the PDF's text layer emits before their own heading (a rule).
 
 The UCG 2023 prints §1.3.2's atropine regimen for organophosphate poisoning on the next page, under the
 Prevention heading of §1.3.3 Paraffin Poisoning: read as printed, a question on preventing paraffin poisoning
@@ -6,6 +7,10 @@ is answered with atropine doses. Such misprints are data (``ragcds/data/misprint
 against the book by the tests), not code. A move keeps every line's text and page, so a citation still names
 the page that prints it; a row that no longer matches the book (a corrected edition) moves nothing and is
 reported, never guessed.
+
+The text layer of a page may also put a section's heading after the body printed below it: on PDF p. 808 the
+Causes and Clinical features of §16.4.3 Obstructed Labour come out before "16.4.3 Obstructed Labour", so they
+would be read as the end of §16.4.2 Induction of Labour (``displaced_openings``).
 """
 
 from __future__ import annotations
@@ -87,4 +92,43 @@ def relocate(sections: list[Section], rows: tuple[Misprint, ...] | None = None) 
         target.lines[at:at] = moved
         report.append(f"moved: PDF p. {m.pdf_page} {m.first!r} … {m.last!r} ({j - i} lines) from §{source.number} "
                       f"to §{m.to_section}")
+    return report
+
+
+# the order of a condition section's parts; a section whose text has reached its management does not open
+# again with causes or clinical features
+_PART_ORDER = ("intro", "causes", "features", "differential", "investigations", "complications", "management",
+               "referral", "prevention")
+_OPENING_PARTS = ("causes", "features")
+
+
+def _part_rank(line: str) -> int:
+    part = clinical.part_of_heading(line)
+    return _PART_ORDER.index(part) if part in _PART_ORDER else -1
+
+
+def displaced_openings(sections: list[Section]) -> list[str]:
+    """Move a section's opening parts that the text layer emitted before its heading (in place): the lines of
+    a section S on the page where the next section H starts, when they begin with Causes or Clinical features
+    although S's text had already reached its Management on earlier pages, go to H after the heading lines
+    H has on that page. Returns a line per move."""
+    report = []
+    for s, h in zip(sections, sections[1:], strict=False):
+        if not (s.number and h.number and h.lines and s.lines):
+            continue
+        page = h.lines[0][0]
+        first = next((k for k, (p, _) in enumerate(s.lines) if p == page), None)
+        if first is None or any(p != page for p, _ in s.lines[first:]):
+            continue
+        opening = _part_rank(s.lines[first][1])
+        reached = max((_part_rank(line) for p, line in s.lines[:first]), default=-1)
+        if (opening < 0 or _PART_ORDER[opening] not in _OPENING_PARTS
+                or reached < _PART_ORDER.index("management")):
+            continue
+        moved = s.lines[first:]
+        del s.lines[first:]
+        at = next((k for k, (p, _) in enumerate(h.lines) if p != page), len(h.lines))
+        h.lines[at:at] = moved
+        report.append(f"moved: PDF p. {page} {clinical.strip_bullet(moved[0][1])!r} … ({len(moved)} lines) from "
+                      f"§{s.number} to §{h.number}, whose heading the page's text gives after them")
     return report

@@ -15,7 +15,7 @@ from ragcds.config import Settings
 from ragcds.files import sha256_file
 from ragcds.ingest.chunk import Chunk, chunk_sections
 from ragcds.ingest.clean import CleanPage, CleanStats, clean_pages
-from ragcds.ingest.misprints import relocate
+from ragcds.ingest.misprints import displaced_openings, relocate
 from ragcds.ingest.pdf import Page, read_pdf
 from ragcds.ingest.structure import Structure, build_structure
 
@@ -47,7 +47,7 @@ def parse_pdf(pdf: Path, settings: Settings, progress: Progress | None = None,
     t = time.perf_counter()
     cleaned, stats = clean_pages(pages, settings.clean)
     structure = build_structure(cleaned)
-    structure.misprints = relocate(structure.sections)
+    structure.misprints = relocate(structure.sections) + displaced_openings(structure.sections)
     seconds["structure"] = time.perf_counter() - t
     t = time.perf_counter()
     labels = {p.pdf_page: p.label for p in pages}
