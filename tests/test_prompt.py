@@ -54,6 +54,17 @@ def test_passages_share_a_character_budget_cut_at_lines():
                line.endswith("…") for line in text.splitlines())
 
 
+def test_level_of_care_lines_are_left_out_and_no_passage_is_a_bare_header():
+    table = "TREATMENT LOC\n- Refer for cataract surgery\nHC4\n- Give paracetamol 1 g every 8 hours\nHC2"
+    first = Hit(1, Chunk("t1", "20.2.1", "Cataract", ("x",), "", (1,), ("933",), table), 1.0)
+    second = Hit(2, Chunk("t2", "20.1.8", "Endophthalmitis", ("x",), "", (2,), ("931",), "ICD10 CODE: H44.0\n"
+                          + "- Refer to an ophthalmologist immediately\n" * 5), 1.0)
+    text = format_passages([first, second], total_chars=200)
+    assert "TREATMENT LOC" not in text and "\nHC4\n" not in text and "1 g every 8 hours" in text
+    assert "[2]" not in text  # what is left of the budget would show its header and nothing else
+    assert "[2] §20.1.8" in format_passages([first, second], total_chars=400)
+
+
 def test_build_messages_rag_and_closed_book():
     msgs = build_messages("What is severe malaria?", PASSAGES, "xml")
     assert [m["role"] for m in msgs] == ["system", "user"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ragcds import clinical
 from ragcds.generate.base import Message
 from ragcds.retrieve import Hit
 
@@ -66,12 +67,23 @@ def fence(n: int, text: str) -> str:
     return f"BEGIN [{n}]\n{body}\nEND [{n}]"
 
 
+# a passage that would get fewer characters than this is left out rather than shown as a bare header
+# (chosen on dev with the level-of-care lines left out: prompt p50 658 → 640 Gemma tokens, key facts carried
+# 0.635 → 0.633; reported on dev2: 662 → 640, 0.690 → 0.688; bench/prompt.py)
+MIN_PASSAGE_CHARS = 150
+
+
 def format_passages(passages: Sequence[Hit], max_chars: int = 1200, total_chars: int = PROMPT_PASSAGE_CHARS) -> str:
     """`[1] §2.5.2.2 Complicated/Severe Malaria, p. 100`, then the passage fenced as quoted text, for each
-    passage while the total stays within ``total_chars`` (a passage is cut at a line, never mid-line)."""
+    passage while the total stays within ``total_chars`` (a passage is cut at a line, never mid-line). The
+    treatment tables' level-of-care lines (HC2, TREATMENT LOC) are left out: they cost tokens and say nothing
+    a model should repeat."""
     blocks, left = [], total_chars
     for i, hit in enumerate(passages, 1):
-        text = _cut(hit.chunk.text, min(max_chars, left))
+        if left < MIN_PASSAGE_CHARS:
+            break
+        body = "\n".join(line for line in hit.chunk.text.split("\n") if not clinical.is_loc_noise(line))
+        text = _cut(body, min(max_chars, left))
         if not text:
             break
         left -= len(text)
