@@ -249,10 +249,19 @@ _CONTINUES_AFTER = re.compile(r"(?:[-–,/(&+]|\b(?:and|or|of|the|with|for|to|in
                              r"nor|but|who|which|that|is|are|be|when|then|over|under|without|within))\s*$", re.I)
 
 
+# a dose line ends with how long or how often ("for 5 days", "12 hourly", "stat"): a capitalised heading-like
+# line after it opens the next part ("If bubo persisting, and partner was not treated", "For pyelonephritis",
+# "Note"), it is not the dose line's tail
+_REGIMEN_END = re.compile(r"(\d\s*(days?|weeks?|months?|hours?|doses?|years?)|\bstat|\bdaily|\bhourly|\bnocte|"
+                          r"\bonce|\btwice a day|\btimes a day)\s*$", re.I)
+
+
 def continues(prev: str, line: str) -> bool:
     """Is `line` a wrapped continuation of `prev` (same list item, sentence or table row)?"""
     s = line.strip()
     if not prev.strip() or not s or BULLET_RE.match(line) or _CAPTION.match(s) or _lead_in_line(s):
+        return False
+    if s[0].isupper() and _REGIMEN_END.search(prev.strip()) and looks_like_heading(s):
         return False
     if s[0].islower() or s[0] in "(),;:%" or _CONTINUES_AFTER.search(prev) or _REFER_SPLIT.search(prev + "\n" + s):
         return True

@@ -160,6 +160,19 @@ def test_a_capitalised_lead_in_with_a_colon_is_not_glued_to_the_line_before():
     assert texts[:2] == ["Give paracetamol 1 g every 6-8 hours for pain and fever", "If outpatient (only adults):"]
 
 
+def test_a_heading_after_a_complete_regimen_is_not_glued_to_the_dose_line():
+    text = ("Chancroid.\nManagement\n- Give erythromycin 500 mg every 6 hours for 14 days\n"
+            "If bubo persisting, and partner was not treated\n- Aspirate the bubo\n"
+            "- Or azithromycin 1 g stat; child 20 mg/kg stat\nFor pyelonephritis\n- Ceftriaxone 1 g IV daily\n"
+            "- Amoxicillin 500 mg every 8 hours for 5\ndays and review")
+    s = one_section("3.2.5", "Chancroid", text)
+    blocks = {b.text: b.subhead for b in part_blocks(s, "management")}
+    assert blocks["Give erythromycin 500 mg every 6 hours for 14 days"] == ""
+    assert blocks["Aspirate the bubo"] == "If bubo persisting, and partner was not treated"
+    assert blocks["Ceftriaxone 1 g IV daily"] == "For pyelonephritis"
+    assert "Amoxicillin 500 mg every 8 hours for 5 days and review" in blocks  # a wrapped regimen still joins
+
+
 def test_refer_and_urgently_split_over_two_chart_lines_stay_one_instruction():
     text = "Danger signs.\nManagement\n- Keep the child warm REFER\nURGENTLY\n- Give diazepam if convulsing"
     s = one_section("17.3.21", "Check for General Danger Signs", text)
