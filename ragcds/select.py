@@ -55,9 +55,10 @@ def part_blocks(section: BookSection, part: str) -> list[Block]:
     for name in FALLBACK_PARTS.get(part, (part,)):
         blocks = [b for b in section.part(name) if b.kind != "heading" and len(b.text) > 2]
         if part == "referral":
-            blocks += [b for b in section.blocks if b.kind != "heading" and b.part != "referral"
-                       and REFERRAL_WORDS.search(b.text)]
-            blocks.sort(key=lambda b: b.order)
+            said = [b for b in section.blocks if b.kind != "heading" and b.part != "referral"
+                    and REFERRAL_WORDS.search(b.text)]
+            blocks += said + [x for b in said for x in list_of(section.blocks, b)]  # "Refer … if:" + criteria
+            blocks = sorted(set(blocks), key=lambda b: b.order)
         if blocks:
             return _dedupe(blocks)
     return []
@@ -88,13 +89,42 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
     if budget is None or total <= budget:
         return blocks, False
     scores = block_scores(section, question)
-    urgent = []
+    urgent: list[Block] = []
     if part == "management":
-        urgent = [b for b in blocks if clinical.URGENT_REFERRAL_RE.search(b.text)][:2]
-        urgent = [b for b in urgent if len(b.text) + _OVERHEAD <= budget // 3]
+        for b in [b for b in blocks if clinical.URGENT_REFERRAL_RE.search(b.text)][:2]:
+            group = [b, *list_of(blocks, b)]  # "Refer urgently to hospital if:" comes with its criteria
+            if sum(len(x.text) + _OVERHEAD for x in urgent + group) <= budget // 3:
+                urgent += [x for x in group if x not in urgent]
     left = budget - sum(len(b.text) + _OVERHEAD for b in urgent)
-    chosen = sorted(urgent + _fill([b for b in blocks if b not in urgent], scores, left), key=lambda b: b.order)
-    return chosen, len(chosen) < len(blocks)
+    chosen = urgent + _fill([b for b in blocks if b not in urgent], scores, left)
+    return without_dangling_lead_ins(blocks, sorted(chosen, key=lambda b: b.order)), len(chosen) < len(blocks)
+
+
+LIST_MAX = 8  # items a lead-in line ending with ':' is read with at most
+
+
+def list_of(blocks: list[Block], lead: Block) -> list[Block]:
+    """The short lines a line ending with ':' leads into ("Refer urgently to hospital if:" → "Confused", …):
+    the blocks after it under the same sub-heading, up to a heading, another lead-in, a dose line or LIST_MAX."""
+    if not lead.text.rstrip().endswith(":"):
+        return []
+    out = []
+    for b in blocks:
+        if b.order <= lead.order or b.subhead != lead.subhead:
+            continue
+        if (b.kind == "heading" or b.text.rstrip().endswith(":") or clinical.has_dose(b.text)
+                or len(out) >= LIST_MAX):
+            break
+        out.append(b)
+    return out
+
+
+def without_dangling_lead_ins(blocks: list[Block], chosen: list[Block]) -> list[Block]:
+    """The chosen blocks less any line ending with ':' shown without one line of what it leads into."""
+    taken = {b.order for b in chosen}
+    return [b for b in chosen
+            if not b.text.rstrip().endswith(":") or not (items := list_of(blocks, b))
+            or any(x.order in taken for x in items)]
 
 
 def block_scores(section: BookSection, question: str) -> dict[int, float]:
@@ -181,13 +211,27 @@ def extra_blocks(section: BookSection, question: str, taken: set[int], budget: i
     scores = block_scores(section, question)
     pool = [b for b in section_blocks(section) if b.order not in taken and scores[b.order] > 0]
     pool.sort(key=lambda b: (-scores[b.order], b.order))
-    out, left = [], budget
+    everything = section_blocks(section)
+    out: list[Block] = []
+    left = budget
     for b in pool:
-        cost = len(b.text) + _OVERHEAD
-        if cost <= left:
-            out.append(b)
+        lead = lead_of_list(everything, b)
+        group = [x for x in ([lead] if lead else []) + [b] + list_of(everything, b) if x not in out
+                 and x.order not in taken]  # a criterion with the line that leads into it, and the other way
+        cost = sum(len(x.text) + _OVERHEAD for x in group)
+        if group and cost <= left:
+            out.extend(group)
             left -= cost
     return sorted(out, key=lambda b: b.order)
+
+
+def lead_of_list(blocks: list[Block], block: Block) -> Block | None:
+    """The line ending with ':' whose list holds `block` ("Refer urgently to hospital if:" for "Confused")."""
+    before = [b for b in blocks if b.order < block.order and b.subhead == block.subhead]
+    for b in reversed(before[-LIST_MAX:]):
+        if b.text.rstrip().endswith(":"):
+            return b if block in list_of(blocks, b) else None
+    return None
 
 
 def section_blocks(section: BookSection) -> list[Block]:

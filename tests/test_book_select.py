@@ -204,3 +204,26 @@ def test_two_list_items_printed_on_one_line_become_two_blocks():
         "f Start refeeding"))
     assert [b.text for b in part_blocks(s, "management")] == [
         "Give maintenance IV fluids 4 ml/kg/hour", "Transfuse 10 ml/kg slowly (over 3 hours)", "Start refeeding"]
+
+
+COPD = ("Chronic obstructive pulmonary disease.\nManagement\n- Treat with amoxicillin 500 mg every 8 hours for 7 days\n"
+        "- Oral prednisolone 40 mg once daily in the morning for 5 days\n- Refer urgently to hospital if:\n"
+        "- Rapid pulse or breathing\n- Tongue or lips are blue\n- Confused\n- Failure to improve\n"
+        "- Give oxygen by nasal cannula (1-3 litres/min) if available\n" + "- Review the inhaler technique\n" * 8)
+
+
+def test_a_line_ending_with_a_colon_is_shown_with_its_list_never_alone():
+    s = one_section("5.1.2", "COPD", COPD)
+    referral = [b.text for b in part_blocks(s, "referral")]
+    assert referral == ["Refer urgently to hospital if:", "Rapid pulse or breathing", "Tongue or lips are blue",
+                        "Confused", "Failure to improve"]
+    shown, more = select_part(s, "management", "How is a COPD flare-up treated?", 260)
+    texts = [b.text for b in shown]
+    assert more and "Refer urgently to hospital if:" in texts and "Confused" in texts
+    # a criterion outside the asked part comes with the line that leads into it
+    extra = [b.text for b in extra_blocks(s, "Is a confused COPD patient referred?", set(), 400)]
+    assert "Confused" in extra and "Refer urgently to hospital if:" in extra
+    for budget in (60, 120, 200, 400):
+        shown, _ = select_part(s, "management", "How is a COPD flare-up treated?", budget)
+        texts = [b.text for b in shown]
+        assert "Refer urgently to hospital if:" not in texts or "Rapid pulse or breathing" in texts, budget
