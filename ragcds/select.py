@@ -216,7 +216,7 @@ def extra_blocks(section: BookSection, question: str, taken: set[int], budget: i
     left = budget
     for b in pool:
         lead = lead_of_list(everything, b)
-        group = [x for x in ([lead] if lead else []) + [b] + list_of(everything, b) if x not in out
+        group = [x for x in ([lead] if lead else []) + [b] + list_of(everything, b)[:1] if x not in out
                  and x.order not in taken]  # a criterion with the line that leads into it, and the other way
         cost = sum(len(x.text) + _OVERHEAD for x in group)
         if group and cost <= left:

@@ -149,6 +149,19 @@ def test_clean_drops_only_the_label_line():
     assert cleaned[0].lines == ("Dose table", "2", "4 Tablets")  # the earlier bare "2" is content
 
 
+def test_the_wrapped_tail_of_a_running_title_is_not_read_as_a_heading():
+    title = "Uganda Clinical Guidelines 2023CHAPTER 3: HIV/AIDS and Sexually Transmitted"
+    words = ["cotrimoxazole", "isoniazid", "fluconazole", "dolutegravir", "tenofovir"]
+    pages = [Page(pdf_page=250 + n, text=f"{n + 180}\n{title}\nInfections\n- Give {w}\nInfections with {w}",
+                  label=str(n + 180)) for n, w in enumerate(words[:4])]
+    pages.append(Page(pdf_page=260, text=f"{title}\nTREATMENT LOC\n- Give {words[4]}", label=""))
+    cleaned, stats = clean_pages(pages)
+    assert cleaned[0].lines == ("- Give cotrimoxazole", "Infections with cotrimoxazole")
+    assert cleaned[0].running_title == "CHAPTER 3: HIV/AIDS and Sexually Transmitted Infections"
+    assert cleaned[-1].lines == ("TREATMENT LOC", "- Give tenofovir")  # a line seldom after the title stays
+    assert stats.running_lines_removed == 2 * 4 + 1
+
+
 @pytest.mark.parametrize("kind", ["missing", "directory", "not_pdf", "corrupt", "encrypted", "no_text"])
 def test_bad_pdfs_raise_one_line_errors(tmp_path, kind):
     path = tmp_path / "in.pdf"

@@ -91,11 +91,32 @@ def frequent_lines(pages: list[Page], share: float) -> set[str]:
     return {form for form, n in counts.items() if n >= threshold}
 
 
+# a running title that wraps ("… CHAPTER 3: HIV/AIDS and Sexually Transmitted" / "Infections") leaves its tail
+# on the next line: the same line after the same title on at least this share of the pages carrying it
+TITLE_TAIL_SHARE = 0.5
+
+
+def title_tails(pages: list[Page], running: list[re.Pattern[str]]) -> set[tuple[str, str]]:
+    """(title line, next line) pairs where the next line is the wrapped tail of a running title: it follows
+    that title on at least TITLE_TAIL_SHARE of the (3 or more) pages carrying it, and has no digit."""
+    seen: Counter = Counter()
+    pairs: Counter = Counter()
+    for p in pages:
+        lines = [line.strip() for line in p.text.splitlines()]
+        for i, s in enumerate(lines):
+            if any(r.fullmatch(s) for r in running):
+                seen[s] += 1
+                if i + 1 < len(lines) and lines[i + 1] and not re.search(r"\d", lines[i + 1]):
+                    pairs[(s, lines[i + 1])] += 1
+    return {(t, n) for (t, n), k in pairs.items() if seen[t] >= 3 and k >= TITLE_TAIL_SHARE * seen[t]}
+
+
 def clean_pages(pages: list[Page], settings: CleanSettings | None = None) -> tuple[list[CleanPage], CleanStats]:
     settings = settings or CleanSettings()
     stats = CleanStats()
     running = [re.compile(p, re.IGNORECASE) for p in settings.running_patterns]
     frequent = frequent_lines(pages, settings.frequent_line_share)
+    tails = title_tails(pages, running)
     chapter_re = re.compile(r"CHAPTER\s*(\d+)\s*:\s*(.+)$", re.IGNORECASE)
     out = []
     for p in pages:
@@ -109,14 +130,21 @@ def clean_pages(pages: list[Page], settings: CleanSettings | None = None) -> tup
                     label_idx = i
                     break
         kept = []
+        tail_at = -1
         for i, raw in enumerate(lines):
             s = raw.strip()
             if i == label_idx:
+                continue
+            if i == tail_at:  # the wrapped end of the running title just removed
+                running_title = f"{running_title} {s}".strip() if running_title else running_title
+                stats.running_lines_removed += 1
                 continue
             at_edge = i < EDGE_LINES or i >= len(lines) - EDGE_LINES
             if any(r.fullmatch(s) for r in running) or (at_edge and _mask(s) in frequent):
                 if m := chapter_re.search(s):
                     running_title = f"CHAPTER {m.group(1)}: {m.group(2).strip()}"
+                if i + 1 < len(lines) and (s, lines[i + 1].strip()) in tails:
+                    tail_at = i + 1
                 stats.running_lines_removed += 1
                 continue
             if not s:
