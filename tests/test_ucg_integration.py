@@ -107,3 +107,11 @@ def test_obstructed_labours_opening_is_read_under_its_own_heading(version):
         text[c["section"]] = text.get(c["section"], "") + c["text"]
     assert "Cephalopelvic disproportion" in text["16.4.3"] and "Cephalopelvic disproportion" not in text["16.4.2"]
     assert "maternal exhaustion" in text["16.4.3"]
+
+
+def test_wrapped_running_titles_leave_no_heading_behind(version):
+    """Chapters 3, 9 and 11 wrap their running title ('… Sexually Transmitted' / 'Infections'): the tail is
+    removed with the title on every page (before: about 100 stand-alone 'Infections' lines)."""
+    tails = [line.strip() for c in version[2] for line in c["text"].split("\n")
+             if line.strip() in ("Infections", "Disorders", "Guidelines")]
+    assert len(tails) <= 5, tails
