@@ -256,12 +256,21 @@ _REGIMEN_END = re.compile(r"(\d\s*(days?|weeks?|months?|hours?|doses?|years?)|\b
                           r"\bonce|\btwice a day|\btimes a day)\s*$", re.I)
 
 
+_CONDITION = re.compile(r"^(If|When|Unless|In case)\b")
+
+
+def is_condition(line: str) -> bool:
+    """A line that opens with a condition ("If still hypertensive:", "When oedema has subsided"): it starts
+    what follows, it never continues the line before it, and it is a lead-in, not a sub-heading."""
+    return bool(_CONDITION.match(line.strip()))
+
+
 def continues(prev: str, line: str) -> bool:
     """Is `line` a wrapped continuation of `prev` (same list item, sentence or table row)?"""
     s = line.strip()
     if not prev.strip() or not s or BULLET_RE.match(line) or _CAPTION.match(s) or _lead_in_line(s):
         return False
-    if s[0].isupper() and _REGIMEN_END.search(prev.strip()) and looks_like_heading(s):
+    if is_condition(s) or (s[0].isupper() and _REGIMEN_END.search(prev.strip()) and looks_like_heading(s)):
         return False
     if s[0].islower() or s[0] in "(),;:%" or _CONTINUES_AFTER.search(prev) or _REFER_SPLIT.search(prev + "\n" + s):
         return True

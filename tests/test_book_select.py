@@ -227,3 +227,15 @@ def test_a_line_ending_with_a_colon_is_shown_with_its_list_never_alone():
         shown, _ = select_part(s, "management", "How is a COPD flare-up treated?", budget)
         texts = [b.text for b in shown]
         assert "Refer urgently to hospital if:" not in texts or "Rapid pulse or breathing" in texts, budget
+
+
+def test_a_condition_line_never_continues_the_line_before_it():
+    text = ("Nephrotic syndrome.\nManagement\n- Give antibiotic as in acute glomerulonephritis\n"
+            "If patient from area of endemic schistosomiasis\n- Praziquantel 40 mg/kg single dose\n"
+            "- Furosemide 1 mg/kg at the start of the transfusion\nWhen oedema has subsided and if still\n"
+            "hypertensive:\n- Enalapril 5 mg daily")
+    s = one_section("7.1.5", "Nephrotic Syndrome", text)
+    blocks = {b.text: b.subhead for b in part_blocks(s, "management")}
+    assert "Give antibiotic as in acute glomerulonephritis" in blocks
+    assert blocks["Praziquantel 40 mg/kg single dose"] == "If patient from area of endemic schistosomiasis"
+    assert "When oedema has subsided and if still hypertensive:" in blocks  # its own wrapped tail still joins
