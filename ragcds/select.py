@@ -216,8 +216,10 @@ def extra_blocks(section: BookSection, question: str, taken: set[int], budget: i
     left = budget
     for b in pool:
         lead = lead_of_list(everything, b)
-        group = [x for x in ([lead] if lead else []) + [b] + list_of(everything, b)[:1] if x not in out
-                 and x.order not in taken]  # a criterion with the line that leads into it, and the other way
+        # a criterion with the line that leads into it, and the other way; "Plus gentamicin …" with the line
+        # it continues and the condition it depends on (select.needs)
+        group = [x for x in dict.fromkeys(([lead] if lead else []) + needs(everything, b) + [b]
+                                          + list_of(everything, b)[:1]) if x not in out and x.order not in taken]
         cost = sum(len(x.text) + _OVERHEAD for x in group)
         if group and cost <= left:
             out.extend(group)

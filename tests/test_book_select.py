@@ -239,3 +239,13 @@ def test_a_condition_line_never_continues_the_line_before_it():
     assert "Give antibiotic as in acute glomerulonephritis" in blocks
     assert blocks["Praziquantel 40 mg/kg single dose"] == "If patient from area of endemic schistosomiasis"
     assert "When oedema has subsided and if still hypertensive:" in blocks  # its own wrapped tail still joins
+
+
+def test_also_in_this_section_shows_a_continuing_line_with_the_line_it_continues():
+    text = ("Pneumonia by organisms.\nManagement\nChild 2 months-5 years\n- Cloxacillin 25-50 mg/kg IV every 6 hours\n"
+            "- Plus gentamicin 7.5 mg/kg IV daily\nKlebsiella pneumonia\n- Gentamicin 5-7 mg/kg IV daily\n"
+            "Prevention\n- Vaccinate")
+    s = one_section("5.2.9.4", "Pneumonia by Specific Organisms", text)
+    extra = [b.text for b in extra_blocks(s, "Is gentamicin given with it?", set(), 300)]
+    assert "Plus gentamicin 7.5 mg/kg IV daily" in extra
+    assert "Cloxacillin 25-50 mg/kg IV every 6 hours" in extra  # never "Plus …" alone

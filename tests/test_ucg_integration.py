@@ -97,6 +97,8 @@ def test_lines_printed_in_the_wrong_section_are_moved_where_they_belong(version)
     assert "Atropine 2-4 mg" not in by_section["1.3.3"] and "Atropine 2-4 mg" in by_section["1.3.2"]
     atropine = [c for c in version[2] if "Atropine 2-4 mg" in c["text"]]
     assert atropine and all(139 in c["pdf_pages"] for c in atropine)
+    # p. 364's text gives the heading 5.2.9.4 after its Staphylococcus pneumonia rows
+    assert "Stapylococcus pneumonia" in by_section["5.2.9.4"] and "Stapylococcus" not in by_section["5.2.9.3"]
 
 
 def test_obstructed_labours_opening_is_read_under_its_own_heading(version):
