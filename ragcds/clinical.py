@@ -163,9 +163,12 @@ PART_HEADINGS: dict[str, tuple[str, ...]] = {
     "referral": ("referral", "when to refer", "refer", "referral criteria", "danger signs"),
 }
 _HEADING_PART = {h: part for part, hs in PART_HEADINGS.items() for h in hs}
-# "Management of severe malaria", "Investigations for malaria": a part heading naming its subject.
+# "Management of severe malaria", "Investigations for malaria": a part heading naming its subject. Not a verb
+# ("Refer for specialist assessment" is an instruction, a row of a treatment table)
+_VERB_HEADINGS = frozenset({"refer"})
 _PART_OF = re.compile(
-    r"^(?P<head>" + "|".join(sorted((re.escape(h) for h in _HEADING_PART), key=len, reverse=True))
+    r"^(?P<head>" + "|".join(sorted((re.escape(h) for h in _HEADING_PART if h not in _VERB_HEADINGS), key=len,
+                                    reverse=True))
     + r")\s+(?:of|for|in)\b[^.:;]{0,70}$", re.I)
 
 

@@ -62,6 +62,9 @@ def test_part_headings_are_whole_lines_not_sentences():
     assert clinical.part_of_heading("Investigations for Malaria") == "investigations"
     assert clinical.part_of_heading("Treatment should be started early in all patients.") is None
     assert clinical.part_of_heading("Treatment failure is defined as 2 consecutive counts") is None
+    # "Refer for …" is an instruction (a treatment-table row), not the start of a referral part
+    assert clinical.part_of_heading("Refer for specialist assessment") is None
+    assert clinical.part_of_heading("Referral of patients") == "referral"
 
 
 def test_level_of_care_noise():
