@@ -13,7 +13,7 @@ import json
 import re
 import threading
 from collections.abc import Container, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -155,7 +155,22 @@ def build_blocks(chunks: Sequence[Chunk], page_lines: dict[int, frozenset[str]])
         for line, (pdf, printed) in zip(c.text.split("\n"), _page_of_lines(c, page_lines), strict=True):
             b.add(line, pdf, printed, c.chunk_id)
     b.flush()
-    return b.blocks
+    return _headings_without_content_as_text(b.blocks)
+
+
+def _headings_without_content_as_text(blocks: list[Block]) -> list[Block]:
+    """A heading-like line straight followed by another heading heads nothing: it is content ("Any pitting
+    bilateral oedema of feet" in a table of admission criteria) and is shown as a line. Part headings and
+    column headers (upper case) are left as they are."""
+    out = list(blocks)
+    for i, (b, nxt) in enumerate(zip(blocks, blocks[1:], strict=False)):
+        if (b.kind == "heading" and nxt.kind == "heading" and b.part == nxt.part and not b.text.isupper()
+                and clinical.part_of_heading(b.text) is None and nxt.subhead != b.subhead):
+            before = out[i - 1] if i else None
+            opens_part = before is not None and before.kind == "heading" and clinical.part_of_heading(before.text)
+            prev = before.subhead if before is not None and before.part == b.part and not opens_part else ""
+            out[i] = replace(b, kind="text", subhead=prev)
+    return out
 
 
 def read_page_lines(version_dir: Path | None) -> dict[int, frozenset[str]]:

@@ -180,6 +180,9 @@ def from_signs(question: str, population: Population, page_citation: dict[int, s
     return out
 
 
+OPENING = 3  # lines of text that open a section (its definition)
+
+
 def from_section(question: str, section: BookSection | None, confident: bool = False) -> list[Reason]:
     """The resolved section's own words: an urgent-referral line sharing findings with the question, a
     management that is referral (only when the section is resolved with confidence: a section the question
@@ -190,6 +193,8 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
     q = clinical.stems(question)
     out: list[Reason] = []
     severe_said = False
+    # the section's opening: its first lines of text (not a chart's classification cells further down)
+    opening = {b.order for b in [b for b in section.blocks if b.part == "intro" and b.kind != "heading"][:OPENING]}
     for b in section.blocks:
         if b.kind == "heading":
             continue
@@ -197,7 +202,7 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
         if _EMERGENCY_SECTION.search(b.text) and b.part == "intro":
             level = "emergency" if confident else "urgent"
             out.append(Reason(_said(section.title, b.text, _EMERGENCY_SECTION), level, cite, "section"))
-        elif confident and b.part == "intro" and _SEVERE_CONDITION.search(b.text) and not severe_said:
+        elif confident and b.order in opening and _SEVERE_CONDITION.search(b.text) and not severe_said:
             severe_said = True
             out.append(Reason(_said(section.title, b.text, _SEVERE_CONDITION), "urgent", cite, "section"))
         elif (confident and b.part in ("management", "referral") and _REFER_AT_ONCE.search(b.text)

@@ -249,3 +249,13 @@ def test_also_in_this_section_shows_a_continuing_line_with_the_line_it_continues
     extra = [b.text for b in extra_blocks(s, "Is gentamicin given with it?", set(), 300)]
     assert "Plus gentamicin 7.5 mg/kg IV daily" in extra
     assert "Cloxacillin 25-50 mg/kg IV every 6 hours" in extra  # never "Plus …" alone
+
+
+def test_a_heading_that_heads_nothing_is_shown_as_a_line():
+    text = ("Severe acute malnutrition.\nManagement\nAdmission criteria\nAny pitting bilateral oedema of feet\n"
+            "Weight for height below -3 SD\n- Admit to the stabilisation centre")
+    s = one_section("19.2.3", "SAM", text)
+    blocks = {b.text: (b.kind, b.subhead) for b in s.blocks}
+    assert blocks["Any pitting bilateral oedema of feet"] == ("text", "")
+    assert blocks["Admit to the stabilisation centre"][1] == "Weight for height below -3 SD"
+    assert "Any pitting bilateral oedema of feet" in [b.text for b in part_blocks(s, "management")]

@@ -87,6 +87,16 @@ def test_a_management_that_is_referral_counts_only_when_the_section_is_resolved_
     assert level(q, glue.section("21.1.5"), confident=False) == "routine"
 
 
+def test_severe_counts_in_the_sections_opening_not_in_a_chart_cell_further_down():
+    rows = "\n".join(f"- Sign {i}" for i in range(6))
+    chart = Book([Chunk("c1", "17.2.3", "Check for Diarrhoea", ("17",), "", (811,), ("812",),
+                        f"Ask about diarrhoea in young infants.\nLook at the infant.\n{rows}\n"
+                        "Movement only when stimulated is a sign of Severe disease in this chart row\n"
+                        "Management\n- Give ORS")]).section("17.2.3")
+    q = "A 7-week-old has had watery stools for 16 days; eyes not sunken."
+    assert level(q, chart, confident=True) == "routine"
+
+
 def test_a_management_that_refers_at_once_makes_an_emergency_only_without_a_condition():
     def eye(line: str) -> Book:
         return Book([Chunk("p2", "20.3.2.2", "Penetrating Eye Injuries", ("20",), "", (960,), ("943",),
