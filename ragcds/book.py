@@ -108,6 +108,8 @@ class _BlockBuilder:
         self.part, self.subhead = "intro", ""
         self.cur: list = []  # [text, kind, pdf, printed, chunk_id]
         self.prev = ""
+        self.prev_pdf = 0
+        self.boundary = False
 
     def flush(self) -> None:
         if self.cur:
@@ -129,7 +131,11 @@ class _BlockBuilder:
         # table furniture (HC2, a repeated header) ends nothing and shows nothing; but a treatment table's
         # header ("TREATMENT LOC") is how most UCG sections open their management part
         if clinical.is_loc_noise(line) and (part is None or part == self.part):
+            self.boundary = True  # a level-of-care code ends a table row
             return
+        # across a row's end or a page break only a plain wrap continues (lower case, or after "and", "of" …)
+        hard = self.boundary or (bool(self.cur) and pdf != self.prev_pdf)
+        self.boundary, self.prev_pdf = False, pdf
         if part is not None:
             self.flush()
             self.part, self.subhead = part, ""
@@ -138,7 +144,8 @@ class _BlockBuilder:
             self.flush()
             if bare.lower() in clinical.PART_HEADINGS.get(part, ()):
                 self.subhead = ""
-        elif self.cur and clinical.continues(self.prev, line) and not _sibling_heading(line, self.subhead):
+        elif (self.cur and clinical.continues(self.prev, line, hard_break=hard)
+              and not _sibling_heading(line, self.subhead)):
             self.cur[0] = _join(self.cur[0], line)
             if self.cur[1] == "heading":
                 self.cur[1] = "text"

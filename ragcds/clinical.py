@@ -268,8 +268,10 @@ def is_condition(line: str) -> bool:
     return bool(_CONDITION.match(line.strip()))
 
 
-def continues(prev: str, line: str) -> bool:
-    """Is `line` a wrapped continuation of `prev` (same list item, sentence or table row)?"""
+def continues(prev: str, line: str, hard_break: bool = False) -> bool:
+    """Is `line` a wrapped continuation of `prev` (same list item, sentence or table row)? Across a
+    `hard_break` (a page break, the level-of-care code that ends a table row) only a plain wrap is: a line in
+    lower case or after a connector ("… and", "… of")."""
     s = line.strip()
     if not prev.strip() or not s or BULLET_RE.match(line) or _CAPTION.match(s) or _lead_in_line(s):
         return False
@@ -277,7 +279,7 @@ def continues(prev: str, line: str) -> bool:
         return False
     if s[0].islower() or s[0] in "(),;:%" or _CONTINUES_AFTER.search(prev) or _REFER_SPLIT.search(prev + "\n" + s):
         return True
-    return not SENTENCE_END_RE.search(prev) and len(prev.strip()) >= 45
+    return not hard_break and not SENTENCE_END_RE.search(prev) and len(prev.strip()) >= 45
 
 
 def _lead_in_line(s: str) -> bool:

@@ -259,3 +259,19 @@ def test_a_heading_that_heads_nothing_is_shown_as_a_line():
     assert blocks["Any pitting bilateral oedema of feet"] == ("text", "")
     assert blocks["Admit to the stabilisation centre"][1] == "Weight for height below -3 SD"
     assert "Any pitting bilateral oedema of feet" in [b.text for b in part_blocks(s, "management")]
+
+
+def test_a_page_break_or_a_level_of_care_code_ends_a_line_unless_it_plainly_wraps():
+    first = Chunk("p1", "6.5.4", "Liver Cirrhosis", ("6",), "", (100,), ("50",),
+                  "Liver cirrhosis.\nManagement\n"
+                  "- Refer to a regional hospital or higher for the attention of specialist")
+    second = Chunk("p2", "6.5.4", "Liver Cirrhosis", ("6",), "", (101,), ("51",),
+                   "General principles\n- Give a low salt diet to patients with ascites and oedema of the\nlegs\nHC2\n"
+                   "Caution\n- Avoid NSAIDs in patients with cirrhosis and ascites and impaired renal\nfunction")
+    third = Chunk("p3", "6.5.4", "Liver Cirrhosis", ("6",), "", (102,), ("52",), "in all cases")
+    texts = [b.text for b in Book([first, second, third]).section("6.5.4").blocks]
+    assert "Refer to a regional hospital or higher for the attention of specialist" in texts
+    assert "General principles" in texts and "Caution" in texts  # not glued across the page or the HC2 code
+    assert "Give a low salt diet to patients with ascites and oedema of the legs" in texts
+    # a lower-case wrap still joins across a page break
+    assert "Avoid NSAIDs in patients with cirrhosis and ascites and impaired renal function in all cases" in texts
