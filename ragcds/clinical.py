@@ -157,6 +157,7 @@ PART_HEADINGS: dict[str, tuple[str, ...]] = {
     "differential": ("differential diagnosis", "differential diagnoses"),
     "investigations": ("investigations", "investigation", "diagnosis", "laboratory investigations"),
     "management": ("management", "treatment", "drug treatment", "general management", "general measures",
+                   "medical management", "surgical management",
                    "specific management", "first aid", "supportive care", "treatment loc", "management loc"),
     "prevention": ("prevention", "prevention and control", "prophylaxis", "health education"),
     "complications": ("complications",),
@@ -183,7 +184,8 @@ def part_of_heading(line: str) -> str | None:
     if bare in _HEADING_PART:
         return _HEADING_PART[bare]
     m = _PART_OF.match(bare)
-    if m and not re.search(r"\d", bare) and len(bare.split()) <= 10:
+    # no digit outside brackets: "Treatment of 2 …" is a sentence, "(≥ 14 to ≤ 28 weeks)" names the subject
+    if m and not re.search(r"\d", re.sub(r"\([^)]*\)", "", bare)) and len(bare.split()) <= 10:
         return _HEADING_PART[m.group("head").lower()]
     return None
 

@@ -120,11 +120,13 @@ def list_of(blocks: list[Block], lead: Block) -> list[Block]:
 
 
 def without_dangling_lead_ins(blocks: list[Block], chosen: list[Block]) -> list[Block]:
-    """The chosen blocks less any line ending with ':' shown without one line of what it leads into."""
+    """The chosen blocks less any line ending with ':' shown without the line that follows it (what it leads
+    into: "a combination of mifepristone and misoprostol should be the first-line intervention:")."""
     taken = {b.order for b in chosen}
+    following = {a.order: b for a, b in zip(blocks, blocks[1:], strict=False)}
     return [b for b in chosen
-            if not b.text.rstrip().endswith(":") or not (items := list_of(blocks, b))
-            or any(x.order in taken for x in items)]
+            if not b.text.rstrip().endswith(":") or b.order not in following
+            or following[b.order].order in taken]
 
 
 def block_scores(section: BookSection, question: str) -> dict[int, float]:

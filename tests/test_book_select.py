@@ -275,3 +275,16 @@ def test_a_page_break_or_a_level_of_care_code_ends_a_line_unless_it_plainly_wrap
     assert "Give a low salt diet to patients with ascites and oedema of the legs" in texts
     # a lower-case wrap still joins across a page break
     assert "Avoid NSAIDs in patients with cirrhosis and ascites and impaired renal function in all cases" in texts
+
+
+def test_a_lead_in_is_never_shown_without_the_line_that_follows_it():
+    regimen = "Mifepristone (200mg) orally followed 1-2 days later by 400 micrograms misoprostol " * 4
+    text = ("Fetal demise.\nManagement\nMedical management of IUFD (≥ 14 to ≤ 28 weeks)\n"
+            "- Supportive care should be made available to all bereaved parents\n"
+            "- a combination of mifepristone and misoprostol should be the first-line intervention:\n"
+            f"- {regimen.strip()}\n- Review after two weeks")
+    s = one_section("16.7", "Intrauterine Fetal Demise", text)
+    for budget in (150, 200, 300, 2000):
+        shown = [b.text for b in select_part(s, "management", "What is the first-line regimen?", budget)[0]]
+        lead = "a combination of mifepristone and misoprostol should be the first-line intervention:"
+        assert lead not in shown or regimen.strip() in shown, budget

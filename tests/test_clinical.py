@@ -65,6 +65,9 @@ def test_part_headings_are_whole_lines_not_sentences():
     # "Refer for …" is an instruction (a treatment-table row), not the start of a referral part
     assert clinical.part_of_heading("Refer for specialist assessment") is None
     assert clinical.part_of_heading("Referral of patients") == "referral"
+    # digits in brackets name the subject; a sentence with a number is not a heading
+    assert clinical.part_of_heading("Medical management of IUFD (≥ 14 to ≤ 28 weeks)") == "management"
+    assert clinical.part_of_heading("Treatment of 2 patients") is None
 
 
 def test_level_of_care_noise():
