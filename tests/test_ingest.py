@@ -326,3 +326,12 @@ def test_an_opening_the_text_layer_gives_before_its_heading_joins_its_section():
     induction.lines = [line for line in induction.lines if line[1] not in ("Management", "Caution")]
     induction.lines = [(808, "Definition")] + [ln for ln in induction.lines if "Misoprostol" not in ln[1]]
     assert displaced_openings([induction, obstructed]) == [] and len(induction.lines) == 5
+
+
+def test_a_chapter_number_printed_with_a_doubled_digit_is_read_as_printed_meant():
+    from ragcds.ingest.structure import _TOC_LINE, heading_number
+
+    assert heading_number("117.2.10 Counsel the Mother") == "17.2.10"
+    assert heading_number("11.2.1 Anaemia") == "11.2.1" and heading_number("1.1 Shock") == "1.1"
+    m = _TOC_LINE.match("117.2.10 Counsel the Mother ......................824")
+    assert m.group("num") == "17.2.10" and m.group("title") == "Counsel the Mother"

@@ -117,3 +117,9 @@ def test_wrapped_running_titles_leave_no_heading_behind(version):
     tails = [line.strip() for c in version[2] for line in c["text"].split("\n")
              if line.strip() in ("Infections", "Disorders", "Guidelines")]
     assert len(tails) <= 5, tails
+
+
+def test_the_section_the_book_numbers_117_2_10_is_17_2_10(version):
+    """Contents and body print "117.2.10 Counsel the Mother": it is §17.2.10, not the tail of §17.2.9."""
+    titles = {c["section"]: c["title"] for c in version[2]}
+    assert titles.get("17.2.10") == "Counsel the Mother"

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from ragcds.config import GateSettings
 from ragcds.index.version import VersionData
 from ragcds.ingest.chunk import Chunk
+from ragcds.ingest.structure import heading_number
 
 # (version, queries, k) -> for each query the sections of its top-k hits: ragcds.retrieve.version_search(embedder)
 SectionSearch = Callable[[VersionData, Sequence[str], int], list[list[str]]]
@@ -146,8 +147,8 @@ def lost_digit_lines(data: VersionData) -> list[str]:
 
 def _is_heading(line: str, numbers: set[str], headings: set[str]) -> bool:
     """A section heading line ("2.1 BACTERIAL INFECTIONS", "Appendix 1")."""
-    head = re.match(r"^(\d{1,2}(?:\.\d{1,2}){1,4})\.?\s*\S", line)
-    if head and head.group(1) in numbers:
+    num = heading_number(line)
+    if num and "." in num and num in numbers:  # a numbered heading, never a dose line ("2 mg …")
         return True
     return bool(re.search(r"[A-Za-z]{3}", line)) and any(h == line or h.startswith(line + " ") for h in headings)
 

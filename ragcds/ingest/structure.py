@@ -22,11 +22,24 @@ from dataclasses import dataclass, field
 from ragcds.clinical import UNIT_WORD_RX
 from ragcds.ingest.clean import CleanPage
 
+# a chapter number printed with its first digit doubled ("117.2.10 Counsel the Mother", in the contents and
+# the body of chapter 17) is read without the extra digit; the contents or the tree still confirm the heading
+_DOUBLED = r"(?:(?P<dup>\d)(?=(?P=dup)\d\.))?"
 _TOC_LINE = re.compile(
-    r"^(?:(?P<num>\d{1,2}(?:\.\d{1,2})*)\.?\s+)?(?P<title>\S.*?)\s*\.{3,}\s*(?P<page>\d{1,4}|[IVXLC]+)?\s*$"
+    rf"^(?:{_DOUBLED}(?P<num>\d{{1,2}}(?:\.\d{{1,2}})*)\.?\s+)?(?P<title>\S.*?)\s*\.{{3,}}\s*"
+    r"(?P<page>\d{1,4}|[IVXLC]+)?\s*$"
 )
-_TOC_LOOSE = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,2})+)\.?\s+(?P<title>[A-Za-z].*)$")
-_HEADING = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,2}){0,4})\.?(?P<space>\s*)(?P<title>[A-Za-z(\"'“].*)$")
+_TOC_LOOSE = re.compile(rf"^{_DOUBLED}(?P<num>\d{{1,2}}(?:\.\d{{1,2}})+)\.?\s+(?P<title>[A-Za-z].*)$")
+_HEADING = re.compile(rf"^{_DOUBLED}(?P<num>\d{{1,2}}(?:\.\d{{1,2}}){{0,4}})\.?(?P<space>\s*)"
+                      r"(?P<title>[A-Za-z(\"'“].*)$")
+
+
+def heading_number(line: str) -> str | None:
+    """The section number a numbered line prints ("117.2.10 Counsel the Mother" → "17.2.10"), else None."""
+    m = _HEADING.match(line.strip())
+    return m.group("num") if m else None
+
+
 _APPENDIX = re.compile(r"^APPENDIX\s+(?P<num>\d{1,2}|[A-Z])\s*[:.\-–]?\s*(?P<title>.*)$", re.IGNORECASE)
 _ICD = re.compile(r"\s*ICD\s*-?\s*10\s*CODE\b.*$", re.IGNORECASE)
 # a "numbered line" whose title starts with a unit is a dose or duration ("2.5 mg ..."), not a heading
