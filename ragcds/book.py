@@ -146,7 +146,7 @@ class _BlockBuilder:
                 self.subhead = ""
         elif (self.cur and clinical.continues(self.prev, line, hard_break=hard)
               and not _sibling_heading(line, self.subhead)):
-            self.cur[0] = _join(self.cur[0], line)
+            self.cur[0] = _join(self.cur[0], clinical.strip_bullet(line) if clinical.is_bullet(line) else line)
             if self.cur[1] == "heading":
                 self.cur[1] = "text"
         else:

@@ -261,6 +261,8 @@ _REGIMEN_END = re.compile(r"(\d\s*(days?|weeks?|months?|hours?|doses?|years?)|\b
                           r"\bonce|\btwice a day|\btimes a day)\s*$", re.I)
 
 
+# a line ending like this cannot end a list item: what follows, bullet or not, goes on with it
+_OPEN_END = re.compile(r"\b(in|of|by|with|to|the|a|an|for|from|than|per|at|over)\s*$", re.I)
 _CONDITION = re.compile(r"^(If|When|Unless|In case)\b")
 
 
@@ -275,7 +277,10 @@ def continues(prev: str, line: str, hard_break: bool = False) -> bool:
     `hard_break` (a page break, the level-of-care code that ends a table row) only a plain wrap is: a line in
     lower case or after a connector ("… and", "… of")."""
     s = line.strip()
-    if not prev.strip() or not s or BULLET_RE.match(line) or _CAPTION.match(s) or _lead_in_line(s):
+    if BULLET_RE.match(line):  # a bullet the PDF sets on a wrapped line: "… in 200 ml of Dextrose 5% in" / "- 60 …"
+        rest = strip_bullet(line)
+        return bool(rest) and (rest[0].islower() or rest[0].isdigit()) and bool(_OPEN_END.search(prev))
+    if not prev.strip() or not s or _CAPTION.match(s) or _lead_in_line(s):
         return False
     if is_condition(s) or (s[0].isupper() and _REGIMEN_END.search(prev.strip()) and looks_like_heading(s)):
         return False

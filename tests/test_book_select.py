@@ -288,3 +288,13 @@ def test_a_lead_in_is_never_shown_without_the_line_that_follows_it():
         shown = [b.text for b in select_part(s, "management", "What is the first-line regimen?", budget)[0]]
         lead = "a combination of mifepristone and misoprostol should be the first-line intervention:"
         assert lead not in shown or regimen.strip() in shown, budget
+
+
+def test_a_bullet_the_pdf_sets_on_a_wrapped_line_does_not_split_the_regimen():
+    text = ("Paracetamol poisoning.\nManagement\n- Give acetylcysteine IV within 8 hours\n"
+            "- 150 mg/kg (max 15 g) in 200 ml of Dextrose 5% in\n- 60 minutes followed by\n"
+            "- 50 mg/kg (max 5 g) in Dextrose 5% 500 ml in 4 hours\n- Supportive treatment")
+    texts = [b.text for b in one_section("1.3.5", "Paracetamol Poisoning", text).blocks]
+    assert ("150 mg/kg (max 15 g) in 200 ml of Dextrose 5% in 60 minutes followed by 50 mg/kg (max 5 g) in "
+            "Dextrose 5% 500 ml in 4 hours") in texts  # one regimen, as the book means it
+    assert "Supportive treatment" in texts  # a capitalised item after a complete line stays apart
