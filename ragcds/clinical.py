@@ -268,7 +268,7 @@ _CONDITION = re.compile(r"^(If|When|Unless|In case)\b")
 
 def is_condition(line: str) -> bool:
     """A line that opens with a condition ("If still hypertensive:", "When oedema has subsided"): it starts
-    what follows, it never continues the line before it, and it is a lead-in, not a sub-heading."""
+    what follows and never continues the line before it."""
     return bool(_CONDITION.match(line.strip()))
 
 
