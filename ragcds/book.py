@@ -119,7 +119,7 @@ class _BlockBuilder:
             self.blocks.append(Block(text, self.part, self.subhead, kind, pdf, printed, cid, len(self.blocks)))
             self.cur = []
 
-    def add(self, line: str, pdf: int, printed: str, cid: str) -> None:
+    def add(self, line: str, pdf: int, printed: str, cid: str, next_bullet: bool = False) -> None:
         if not line.strip():
             return
         items = clinical.split_inline_bullets(line)
@@ -145,7 +145,8 @@ class _BlockBuilder:
             if bare.lower() in clinical.PART_HEADINGS.get(part, ()):
                 self.subhead = ""
         elif (self.cur and clinical.continues(self.prev, line, hard_break=hard)
-              and not _sibling_heading(line, self.subhead)):
+              and not _sibling_heading(line, self.subhead)
+              and not (next_bullet and _short_heading(line) and not clinical.open_ended(self.prev))):
             self.cur[0] = _join(self.cur[0], clinical.strip_bullet(line) if clinical.is_bullet(line) else line)
             if self.cur[1] == "heading":
                 self.cur[1] = "text"
@@ -156,11 +157,27 @@ class _BlockBuilder:
         self.prev = line
 
 
+def _short_heading(line: str) -> bool:
+    """A short capitalised line without end punctuation ("Contraindications", "Severe cases (>20%)"): when a
+    list follows it, it heads the list and does not end the line before it."""
+    s = line.strip()
+    return (len(s) <= SHORT_HEADING and s[:1].isupper() and clinical.looks_like_heading(s)
+            and not clinical.is_bullet(s) and not clinical.has_dose(s) and bool(_WORD.search(s)))
+
+
+_WORD = re.compile(r"[A-Za-z][a-z]{3,}")  # a word, not a route or a code ("IM or IV", "HC4")
+
+
+SHORT_HEADING = 40
+
+
 def build_blocks(chunks: Sequence[Chunk], page_lines: dict[int, frozenset[str]]) -> list[Block]:
     b = _BlockBuilder()
     for c in chunks:
-        for line, (pdf, printed) in zip(c.text.split("\n"), _page_of_lines(c, page_lines), strict=True):
-            b.add(line, pdf, printed, c.chunk_id)
+        lines = c.text.split("\n")
+        for i, (line, (pdf, printed)) in enumerate(zip(lines, _page_of_lines(c, page_lines), strict=True)):
+            nxt = next((x for x in lines[i + 1:] if x.strip()), "")
+            b.add(line, pdf, printed, c.chunk_id, next_bullet=clinical.is_bullet(nxt))
     b.flush()
     return _headings_without_content_as_text(b.blocks)
 

@@ -272,6 +272,11 @@ def is_condition(line: str) -> bool:
     return bool(_CONDITION.match(line.strip()))
 
 
+def open_ended(line: str) -> bool:
+    """A line that stops mid-phrase ("… of", "… and", "… disease,"): the next line goes on with it."""
+    return bool(_CONTINUES_AFTER.search(line))
+
+
 def continues(prev: str, line: str, hard_break: bool = False) -> bool:
     """Is `line` a wrapped continuation of `prev` (same list item, sentence or table row)? Across a
     `hard_break` (a page break, the level-of-care code that ends a table row) only a plain wrap is: a line in

@@ -298,3 +298,14 @@ def test_a_bullet_the_pdf_sets_on_a_wrapped_line_does_not_split_the_regimen():
     assert ("150 mg/kg (max 15 g) in 200 ml of Dextrose 5% in 60 minutes followed by 50 mg/kg (max 5 g) in "
             "Dextrose 5% 500 ml in 4 hours") in texts  # one regimen, as the book means it
     assert "Supportive treatment" in texts  # a capitalised item after a complete line stays apart
+
+
+def test_a_short_heading_over_a_list_is_not_glued_to_the_line_before_it():
+    text = ("Combined oral contraceptives.\nManagement\n- Clients concerned by irregular menstrual cycles\n"
+            "Contraindications\n- Diastolic BP >100 mmHg\n- Antiemetics if necessary e.g. metoclopramide 10 mg\n"
+            "IM or IV\n- Viral load/CD4 for\nHIV positive mothers\n- Review in 3 months")
+    blocks = {b.text: b.subhead for b in one_section("15.2.3", "COCs", text).blocks}
+    assert "Clients concerned by irregular menstrual cycles" in blocks
+    assert blocks["Diastolic BP >100 mmHg"] == "Contraindications"
+    assert "Antiemetics if necessary e.g. metoclopramide 10 mg IM or IV" in blocks  # a route is not a heading
+    assert "Viral load/CD4 for HIV positive mothers" in blocks  # after "for" the line goes on
