@@ -157,18 +157,16 @@ class _BlockBuilder:
         self.prev = line
 
 
+SHORT_HEADING = 40  # characters a heading over a list has at most ("Contraindications", "Bleeding ulcer")
+_WORD = re.compile(r"[A-Za-z][a-z]{3,}")  # a word, not a route or a code ("IM or IV", "HC4")
+
+
 def _short_heading(line: str) -> bool:
     """A short capitalised line without end punctuation ("Contraindications", "Severe cases (>20%)"): when a
     list follows it, it heads the list and does not end the line before it."""
     s = line.strip()
     return (len(s) <= SHORT_HEADING and s[:1].isupper() and clinical.looks_like_heading(s)
             and not clinical.is_bullet(s) and not clinical.has_dose(s) and bool(_WORD.search(s)))
-
-
-_WORD = re.compile(r"[A-Za-z][a-z]{3,}")  # a word, not a route or a code ("IM or IV", "HC4")
-
-
-SHORT_HEADING = 40
 
 
 def build_blocks(chunks: Sequence[Chunk], page_lines: dict[int, frozenset[str]]) -> list[Block]:
