@@ -1,13 +1,16 @@
-"""File helpers shared by every stage: one JSONL reader, one file sha256, one atomic write."""
+"""File helpers shared by every stage: one JSONL reader, one file sha256, one atomic write, one reader of the
+reviewed data tables shipped in ``ragcds/data``."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from importlib import resources
 from pathlib import Path
 
 
@@ -25,6 +28,18 @@ def read_jsonl(path: Path, *, skip_bad: bool = False) -> list[dict]:
                 if not skip_bad:
                     raise
     return out
+
+
+def package_data(name: str) -> str:
+    """The text of a data file shipped in ``ragcds/data`` (``triage_signs.tsv``, ``lexicon.tsv``, …)."""
+    return resources.files("ragcds").joinpath("data", name).read_text(encoding="utf-8")
+
+
+def table_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(row number, row) for each row of a tab-separated table with a header line; '#' lines are comments.
+    Rows are numbered as a reviewer counts them: the header is row 1."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    yield from enumerate(csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE), 2)
 
 
 def jsonl_text(rows: Iterable[object]) -> str:

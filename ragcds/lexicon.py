@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
+
+from ragcds.files import package_data
 
 LEXICON_FILE = "lexicon.tsv"
 
@@ -65,7 +66,7 @@ class Lexicon:
 
 @lru_cache(maxsize=1)
 def _packaged() -> Lexicon:
-    return Lexicon.parse(resources.files("ragcds").joinpath("data", LEXICON_FILE).read_text(encoding="utf-8"))
+    return Lexicon.parse(package_data(LEXICON_FILE))
 
 
 # A patient's measurements in a presentation (age, vitals, duration): numbers that match dose tables by

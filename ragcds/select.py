@@ -103,16 +103,21 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
 LIST_MAX = 8  # items a lead-in line ending with ':' is read with at most
 
 
+def _leads(block: Block) -> bool:
+    """A line ending with ':' leads into what follows it ("Refer urgently to hospital if:")."""
+    return block.text.rstrip().endswith(":")
+
+
 def list_of(blocks: list[Block], lead: Block) -> list[Block]:
     """The short lines a line ending with ':' leads into ("Refer urgently to hospital if:" → "Confused", …):
     the blocks after it under the same sub-heading, up to a heading, another lead-in, a dose line or LIST_MAX."""
-    if not lead.text.rstrip().endswith(":"):
+    if not _leads(lead):
         return []
     out = []
     for b in blocks:
         if b.order <= lead.order or b.subhead != lead.subhead:
             continue
-        if (b.kind == "heading" or b.text.rstrip().endswith(":") or clinical.has_dose(b.text)
+        if (b.kind == "heading" or _leads(b) or clinical.has_dose(b.text)
                 or len(out) >= LIST_MAX):
             break
         out.append(b)
@@ -125,7 +130,7 @@ def without_dangling_lead_ins(blocks: list[Block], chosen: list[Block]) -> list[
     taken = {b.order for b in chosen}
     following = {a.order: b for a, b in zip(blocks, blocks[1:], strict=False)}
     return [b for b in chosen
-            if not b.text.rstrip().endswith(":") or b.order not in following
+            if not _leads(b) or b.order not in following
             or following[b.order].order in taken]
 
 
@@ -233,7 +238,7 @@ def lead_of_list(blocks: list[Block], block: Block) -> Block | None:
     """The line ending with ':' whose list holds `block` ("Refer urgently to hospital if:" for "Confused")."""
     before = [b for b in blocks if b.order < block.order and b.subhead == block.subhead]
     for b in reversed(before[-LIST_MAX:]):
-        if b.text.rstrip().endswith(":"):
+        if _leads(b):
             return b if block in list_of(blocks, b) else None
     return None
 

@@ -18,14 +18,13 @@ Without any of these the level is ``routine``.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from ragcds import clinical
 from ragcds.book import BookSection
+from ragcds.files import package_data, table_rows
 from ragcds.population import CHILD, Population, young_infant
 
 LEVELS = ("routine", "urgent", "emergency")  # ascending
@@ -90,14 +89,12 @@ class Triage:
 
 @lru_cache(maxsize=1)
 def signs() -> tuple[Sign, ...]:
-    text = resources.files("ragcds").joinpath("data", SIGNS_FILE).read_text(encoding="utf-8")
-    return parse_signs(text)
+    return parse_signs(package_data(SIGNS_FILE))
 
 
 def parse_signs(text: str) -> tuple[Sign, ...]:
-    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     out = []
-    for n, row in enumerate(csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE), 2):
+    for n, row in table_rows(text):
         if (row.get("level") not in LEVELS or row.get("who") not in WHO or not row.get("finding")
                 or not row.get("quote")):
             raise ValueError(f"{SIGNS_FILE}: row {n} needs id, level (one of {LEVELS}), who (one of {WHO}), "

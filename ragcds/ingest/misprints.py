@@ -15,12 +15,11 @@ would be read as the end of §16.4.2 Induction of Labour (``displaced_openings``
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from ragcds import clinical
+from ragcds.files import package_data, table_rows
 from ragcds.ingest.structure import Section
 
 MISPRINTS_FILE = "misprints.tsv"
@@ -38,14 +37,12 @@ class Misprint:
 
 @lru_cache(maxsize=1)
 def misprints() -> tuple[Misprint, ...]:
-    text = resources.files("ragcds").joinpath("data", MISPRINTS_FILE).read_text(encoding="utf-8")
-    return parse_misprints(text)
+    return parse_misprints(package_data(MISPRINTS_FILE))
 
 
 def parse_misprints(text: str) -> tuple[Misprint, ...]:
-    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     out = []
-    for n, row in enumerate(csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE), 2):
+    for n, row in table_rows(text):
         if not all(row.get(k) for k in ("pdf_page", "first", "last", "to_section", "why")):
             raise ValueError(f"{MISPRINTS_FILE}: row {n} needs pdf_page, first, last, to_section, before, why")
         out.append(Misprint(int(row["pdf_page"]), row["first"], row["last"], row["to_section"],
