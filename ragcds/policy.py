@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ragcds.book import Block, Book, related
+from ragcds.fusion import NamedSections
 from ragcds.index.lexical import tokenize
 from ragcds.population import conflicts
 from ragcds.question import Ask, analyse, asked_sentences
@@ -40,6 +41,8 @@ UNKNOWN_MIN_LETTERS = 4
 # resolutions without catching wrong ones (docs/policy.md has the figures on both sets).
 CONFIDENT_SHARE = 1
 CANDIDATES_LISTED = 3
+NAMED_SHARE = 2
+SUBSECTION_WITHIN = 3
 OUT_OF_SCOPE_MESSAGE = (
     "This question is not covered by the Uganda Clinical Guidelines 2023, so ragcds does not answer it. "
     "Consult another authoritative source."
@@ -143,10 +146,18 @@ def resolve(ask: Ask, retrieval: Retrieval, book: Book) -> tuple[list[Resolved],
     hits = [h for h in retrieval.hits  # passages written for another population do not vote
             if h.chunk.section not in book or not conflicts(ask.population, book.section(h.chunk.section).population)]
     top_chunk = hits[0].chunk.section if hits else ""
+    narrower = next((s for s in fitting[:SUBSECTION_WITHIN] if s.section == top_chunk), None)
+    if narrower is not None and top_chunk.startswith(primary.section + "."):
+        why += f"; its sub-section §{top_chunk} (rank {ranked.index(narrower) + 1}) holds the best passage"
+        primary = narrower
     agree = related(top_chunk, primary.section)
     share = sum(related(h.chunk.section, primary.section) for h in hits[:10])
-    confident = agree and share >= CONFIDENT_SHARE
+    named = share >= NAMED_SHARE and bool(NamedSections([primary.title]).named(retrieval.question).any())
+    confident = (agree or named) and share >= CONFIDENT_SHARE
     why += f"; {share} of the top 10 passages are from it" + ("" if agree else "; the best passage is not")
+    if named:
+        why += "; the question names it"
+        agree = True
     out = [_resolved(book, primary.section, why)]
     competing = False
     if not agree and top_chunk in book:

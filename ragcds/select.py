@@ -33,6 +33,11 @@ REFERRAL_WORDS = re.compile(r"\b(refer\w*|danger signs?|admi(t|ssion)|urgent\w*|
 LIST_SHARE = 1.0
 _OVERHEAD = 8  # characters a rendered block adds: "- " and " [n]"
 
+# words naming who the patient is count in a sub-heading ("Older children and adults"), not inside a line: "adults" in
+# "Cetirizine 5mg once daily for adults" must not put the antihistamine ahead of adrenaline for "anaphylactic shock
+# in an adult"
+WHO_STEMS = frozenset(clinical.stems("adult adults child children man woman patient patients person people"))
+
 
 def _idf(blocks: list[Block]) -> dict[str, float]:
     df: dict[str, int] = defaultdict(int)
@@ -46,7 +51,7 @@ def _idf(blocks: list[Block]) -> dict[str, float]:
 def _score(block: Block, q: set[str], idf: dict[str, float]) -> float:
     own = clinical.stems(block.text)
     head = clinical.stems(block.subhead)
-    return sum(idf.get(s, 0.0) for s in q & own) + 0.5 * sum(idf.get(s, 0.0) for s in q & head)
+    return sum(idf.get(s, 0.0) for s in q & own - WHO_STEMS) + 0.5 * sum(idf.get(s, 0.0) for s in q & head)
 
 
 def part_blocks(section: BookSection, part: str) -> list[Block]:
@@ -142,8 +147,11 @@ def block_scores(section: BookSection, question: str) -> dict[int, float]:
     idf = _idf(section.blocks)
     scores = {b.order: _score(b, q, idf) for b in section.blocks}
     caption = None
-    for b in section.blocks:
-        if b.kind != "item" and LEAD_IN.search(b.text.strip()):
+    blocks = section.blocks
+    for i, b in enumerate(blocks):
+        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+        if b.kind != "item" and (LEAD_IN.search(b.text.strip()) or (
+                b.kind == "text" and nxt is not None and nxt.kind == "item" and nxt.subhead == b.subhead)):
             caption = b
         elif caption is not None and b.kind == "item" and b.subhead == caption.subhead:
             scores[b.order] = max(scores[b.order], LIST_SHARE * scores[caption.order])
@@ -153,7 +161,9 @@ def block_scores(section: BookSection, question: str) -> dict[int, float]:
 
 
 def _fill(blocks: list[Block], scores: dict[int, float], budget: int) -> list[Block]:
-    """The best sub-part from its start (a list or a table is read top-down), then the best other blocks."""
+    """The best sub-part from its start (a list or a table is read top-down), then the best other blocks; when no
+    other block matches the question, the part read on from its start instead (the book's order: the first
+    measures before the adjuncts)."""
     groups: dict[str, list[Block]] = defaultdict(list)
     for b in blocks:
         groups[b.subhead].append(b)
@@ -168,12 +178,15 @@ def _fill(blocks: list[Block], scores: dict[int, float], budget: int) -> list[Bl
         left -= cost
     leads = {lead_in(blocks, b) for b in blocks} - {None}  # shown only with an item they lead into
     rest = sorted((b for b in blocks if b not in chosen and b not in leads), key=lambda b: (-scores[b.order], b.order))
-    for b in rest:
-        extra = [x for x in needs(blocks, b) if x not in chosen]
-        cost = sum(len(x.text) + _OVERHEAD for x in [b, *extra])
-        if scores[b.order] > 0 and cost <= left:
-            chosen.extend([b, *extra])
+    matching = [b for b in rest if scores[b.order] > 0]
+    for b in matching or [b for b in blocks if b not in chosen and b not in leads]:
+        group = [b, *(x for x in needs(blocks, b) if x not in chosen)]
+        cost = sum(len(x.text) + _OVERHEAD for x in group)
+        if cost <= left:
+            chosen.extend(group)
             left -= cost
+        elif not matching:
+            break  # read in order: never skip a line to show a later one
     return sorted(chosen, key=lambda b: b.order)
 
 

@@ -309,3 +309,48 @@ def test_a_short_heading_over_a_list_is_not_glued_to_the_line_before_it():
     assert blocks["Diastolic BP >100 mmHg"] == "Contraindications"
     assert "Antiemetics if necessary e.g. metoclopramide 10 mg IM or IV" in blocks  # a route is not a heading
     assert "Viral load/CD4 for HIV positive mothers" in blocks  # after "for" the line goes on
+
+
+def test_a_line_just_before_a_list_is_its_caption_and_the_list_is_shown_whole():
+    """ "Risk factors (and indication for screening)" has no colon, but the list under it is what it names."""
+    s = one_section("16.2.5", "Diabetes in Pregnancy", (
+        "Diabetes can be pre-existent or presenting during pregnancy.\n"
+        "Risk factors (and indication for screening)\n"
+        "- BMI >35 kg/m2\n- Age >40 years\n- GDM in previous pregnancy\n- Glycosuria\n"
+        "Diagnostic criteria for gestational diabetes\n- Fasting blood sugar >5.6 mmol/L or"))
+    q = "Which pregnant women should be screened for gestational diabetes?"
+    scores = block_scores(s, q)
+    by_text = {b.text: scores[b.order] for b in s.blocks}
+    assert by_text["Age >40 years"] == by_text["Risk factors (and indication for screening)"] > 0
+    shown = [b.text for b in extra_blocks(s, q, set(), 400)]
+    assert {"BMI >35 kg/m2", "Age >40 years", "GDM in previous pregnancy", "Glycosuria"} <= set(shown)
+
+
+def test_a_part_no_line_of_which_matches_is_read_from_its_start():
+    """Nothing in the management matches "itchy weals": show it from the top (adrenaline), not one line."""
+    s = one_section("1.1.1", "Anaphylactic Shock", (
+        "Management\nGeneral measures\n- Determine and remove the cause\nSecure the airways\n"
+        "- Restore BP: lay the patient flat\n"
+        "- Adrenaline injection 1 in 1000 0.5 mg IM immediately\n- Child <6 years: 150 micrograms\n"
+        "In severely affected patients\n- Hydrocortisone 200 mg IM or slow IV stat\n"
+        "Prevention\n- Ask about allergies"))
+    blocks, more = select_part(s, "management", "Itchy weals after eating fish: how should I treat her?", 160)
+    texts = [b.text for b in blocks]
+    assert texts[:3] == ["Determine and remove the cause", "Restore BP: lay the patient flat",
+                         "Adrenaline injection 1 in 1000 0.5 mg IM immediately"] and more
+
+
+def test_a_population_word_inside_a_line_does_not_pick_the_sub_part():
+    """ "adult" in the antihistamine line must not put it before adrenaline for an adult's anaphylaxis; a
+    sub-heading naming who it is for still counts."""
+    s = one_section("1.1.1", "Anaphylactic Shock", (
+        "Management\nGeneral measures\n- Determine and remove the cause\n"
+        "- Adrenaline injection 1 in 1000 0.5 mg IM immediately\n"
+        "If urticaria/itching\n- Give an antihistamine e.g. chlorpheniramine 4 mg every six hours\n"
+        "- Or cetirizine 5 mg once daily for adults\n"
+        "Older children and adults\n- Palpitations"))
+    scores = block_scores(s, "How do I manage anaphylactic shock in an adult?")
+    by_text = {b.text: scores[b.order] for b in s.blocks}
+    assert by_text["Or cetirizine 5 mg once daily for adults"] == 0 < by_text["Palpitations"]
+    blocks, _ = select_part(s, "management", "How do I manage anaphylactic shock in an adult?", 120)
+    assert "Adrenaline injection 1 in 1000 0.5 mg IM immediately" in [b.text for b in blocks]

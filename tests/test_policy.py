@@ -137,3 +137,38 @@ def test_full_on_a_section_without_the_part_asked_shows_the_whole_section():
     full = decide(q, src.retrieve(q), src.book, src.vocabulary, full=True)
     shown = [b.text for s in full.selections for b in s.blocks]
     assert shown == ["Is the child unable to drink or breastfeed", "Is the child convulsing now"]
+
+
+def test_a_question_naming_the_first_section_is_quoted_though_another_passage_leads():
+    # "anaphylactic shock … after a bee sting": the bite-and-sting passage may rank first, but the question names
+    # the section the ranking puts first, and two passages back it: quote it (one passage is not enough)
+    from dataclasses import replace
+
+    src = FakeSource(BOOK, top_dense=0.8)
+    q = "How do I manage severe malaria after fast breathing?"
+    r = src.retrieve(q)
+    hits = sorted(r.hits, key=lambda h: h.chunk.section != "5.2.9.1")  # a pneumonia passage first
+    ranked = tuple(sorted(r.sections, key=lambda s: s.section != "2.5.2.2"))
+    d = decide(q, replace(r, hits=tuple(hits), sections=ranked), src.book, src.vocabulary)
+    assert d.action == "quote" and d.resolved[0].section == "2.5.2.2" and "names it" in d.resolved[0].why
+    one = tuple(h for h in hits if h.chunk.chunk_id != "c2")  # one passage of it only: candidates
+    d = decide(q, replace(r, hits=one, sections=ranked), src.book, src.vocabulary)
+    assert d.action == "candidates"
+
+
+def test_the_sub_section_holding_the_best_passage_is_resolved_rather_than_its_parent():
+    from dataclasses import replace
+
+    from ragcds.retrieve import SectionScore
+
+    book = [chunk("p0", "2.4.1", "Intestinal Worms", "Management\n- Albendazole 400 mg single dose", 40),
+            chunk("p1", "2.4.1.1", "Taeniasis (Tapeworm)", "Management\n- Praziquantel 5-10 mg/kg single dose", 41)]
+    src = FakeSource(book, top_dense=0.8)
+    q = "What treatment for a tapeworm?"
+    r = src.retrieve(q)
+    hits = tuple(sorted(r.hits, key=lambda h: h.chunk.section != "2.4.1.1"))
+    parent_first = (SectionScore("2.4.1", "Intestinal Worms", 2.0, 2),
+                    SectionScore("2.4.1.1", "Taeniasis (Tapeworm)", 1.0, 1))
+    d = decide(q, replace(r, hits=hits, sections=parent_first), src.book, src.vocabulary)
+    assert d.resolved[0].section == "2.4.1.1" and "Praziquantel 5-10 mg/kg single dose" in [b.text for b in d.quote]
+    assert "sub-section" in d.resolved[0].why

@@ -35,6 +35,7 @@ def test_fit_the_verb_and_fit_the_adjective_are_not_convulsions():
     assert level("A previously fit and well 30-year-old man has a cough.") == "routine"
     assert level("A 2-year-old had a fit this morning.") == "emergency"
     assert level("His relatives say the fits began 40 minutes ago.") == "emergency"
+    assert level("A child has coughing fits and fits of coughing that end in a whoop.") == "routine"
 
 
 def test_negated_findings_do_not_count():
@@ -42,6 +43,14 @@ def test_negated_findings_do_not_count():
     assert level(q) == "routine"
     assert negated("he is not breathing fast", 10) and not negated("he is breathing fast", 6)
     assert level("The baby is not breathing and floppy.") == "emergency"
+    # "not breathing fast" is a finding about the breathing rate, not apnoea
+    assert level("A 5-year-old coughs in fits of whoops; he is alert and is not breathing fast.") != "emergency"
+
+
+def test_haemorrhages_that_are_a_sign_not_a_bleed_set_no_level():
+    assert level("A 24-year-old has fever, a new murmur and splinter haemorrhages under her nails.") == "routine"
+    assert level("A man has a subconjunctival haemorrhage after coughing.") == "routine"
+    assert level("A woman has a postpartum haemorrhage.") == "emergency"
 
 
 def test_child_only_danger_signs_are_not_applied_to_adults():
