@@ -29,6 +29,7 @@ from ragcds.population import conflicts
 from ragcds.question import Ask, analyse, asked_sentences
 from ragcds.retrieve import Retrieval
 from ragcds.select import extra_blocks, section_blocks, select_part
+from ragcds.triage import from_signs
 
 POLICIES: tuple[str, ...] = ("quote", "refuse")
 Action = Literal["answer", "quote", "refuse", "candidates", "out_of_scope"]
@@ -211,12 +212,13 @@ def select_sections(question: str, ask: Ask, book: Book, number: str, budget: in
     parts = [p for p in ask.parts if p != "diagnosis"] or ["intro"]
     if ask.treatment and "management" not in parts:
         parts.append("management")
+    severe = ask.presentation and any(r.level == "emergency" for r in from_signs(question, ask.population, {}))
     out: list[Selection] = []
     shown: set[int] = set()  # blocks a part already shows: never repeated by another
     left = budget
     for i, part in enumerate(parts):
         share = left if full else max(left // (len(parts) - i) - PART_HEADER, 0)
-        blocks, more = select_part(section, part, question, None if full else share, frozenset(shown))
+        blocks, more = select_part(section, part, question, None if full else share, frozenset(shown), severe)
         if blocks:
             out.append(Selection(part, tuple(blocks), more))
             shown.update(b.order for b in blocks)

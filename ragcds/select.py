@@ -70,10 +70,11 @@ def part_blocks(section: BookSection, part: str) -> list[Block]:
 
 
 def _dedupe(blocks: list[Block]) -> list[Block]:
-    """The book repeats some lines on consecutive pages (table headers, notes): keep the first."""
+    """The book repeats some lines on consecutive pages (table headers, notes): keep the first under each
+    sub-heading (the same dose line under "Mild to moderate" and under "Severe" is part of both)."""
     seen, out = set(), []
     for b in blocks:
-        key = " ".join(b.text.lower().split())
+        key = (b.subhead.lower(), " ".join(b.text.lower().split()))
         if key not in seen:
             seen.add(key)
             out.append(b)
@@ -86,9 +87,10 @@ def _dedupe(blocks: list[Block]) -> list[Block]:
 
 
 def select_part(section: BookSection, part: str, question: str, budget: int | None,
-                shown: frozenset[int] = frozenset()) -> tuple[list[Block], bool]:
+                shown: frozenset[int] = frozenset(), severe: bool = False) -> tuple[list[Block], bool]:
     """(blocks in book order, whether some did not fit) for one part, leaving out blocks already `shown` by
-    another part; budget None takes the whole part."""
+    another part; budget None takes the whole part. For a `severe` presentation (a danger sign of the guideline
+    in the question) the sub-parts the book names for severe or life-threatening cases come first."""
     blocks = [b for b in part_blocks(section, part) if b.order not in shown]
     total = sum(len(b.text) + _OVERHEAD for b in blocks)
     if budget is None or total <= budget:
@@ -101,10 +103,14 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
             if sum(len(x.text) + _OVERHEAD for x in urgent + group) <= budget // 3:
                 urgent += [x for x in group if x not in urgent]
     left = budget - sum(len(b.text) + _OVERHEAD for b in urgent)
-    chosen = urgent + _fill([b for b in blocks if b not in urgent], scores, left)
+    chosen = urgent + _fill([b for b in blocks if b not in urgent], scores, left, SEVERE_SUBPART if severe else None)
     return without_dangling_lead_ins(blocks, sorted(chosen, key=lambda b: b.order)), len(chosen) < len(blocks)
 
 
+# a sub-heading the book gives the severe cases of a condition ("Severe HC4", "Life threatening HC4", "Severe
+# dehydration", "Management of severe malaria", "If severe"; not "If breathing <30/minute or severe chest in-drawing")
+SEVERE_SUBPART = re.compile(r"^(if (the )?(condition is )?)?((management|treatment) of )?(severe|life[- ]threat\w*)\b",
+                            re.I)
 LIST_MAX = 8  # items a lead-in line ending with ':' is read with at most
 
 
@@ -160,14 +166,16 @@ def block_scores(section: BookSection, question: str) -> dict[int, float]:
     return scores
 
 
-def _fill(blocks: list[Block], scores: dict[int, float], budget: int) -> list[Block]:
+def _fill(blocks: list[Block], scores: dict[int, float], budget: int, first: re.Pattern[str] | None = None
+          ) -> list[Block]:
     """The best sub-part from its start (a list or a table is read top-down), then the best other blocks; when no
     other block matches the question, the part read on from its start instead (the book's order: the first
     measures before the adjuncts)."""
     groups: dict[str, list[Block]] = defaultdict(list)
     for b in blocks:
         groups[b.subhead].append(b)
-    ranked = sorted(groups.values(), key=lambda g: (-max(scores[b.order] for b in g), g[0].order))
+    ranked = sorted(groups.values(), key=lambda g: (not (first and first.search(g[0].subhead)),
+                                                    -max(scores[b.order] for b in g), g[0].order))
     chosen: list[Block] = []
     left = budget
     for b in ranked[0] if ranked else []:

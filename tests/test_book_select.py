@@ -354,3 +354,28 @@ def test_a_population_word_inside_a_line_does_not_pick_the_sub_part():
     assert by_text["Or cetirizine 5 mg once daily for adults"] == 0 < by_text["Palpitations"]
     blocks, _ = select_part(s, "management", "How do I manage anaphylactic shock in an adult?", 120)
     assert "Adrenaline injection 1 in 1000 0.5 mg IM immediately" in [b.text for b in blocks]
+
+
+ASTHMA = ("Management\nMild to moderate HC3\n- Reassure patient; place him in a sitting position\n- Give salbutamol\n"
+          "- Inhaler 2-10 puffs via a large volume spacer\n- Refer to higher level if not improving\n"
+          "Severe HC4\n- Admit patient; place him in a sitting position\n"
+          "- Give high flow oxygen continuously, at least 5 litres/minute\n- Give salbutamol\n"
+          "- Inhaler 2-10 puffs via a large volume spacer\n- Prednisolone 50 mg (1 mg/kg for children)\n"
+          "If breathing <30/minute or severe chest in-drawing\n- Continue ventilating\n"
+          "Prevention\n- Avoid triggers")
+
+
+def test_a_severe_presentation_reads_the_books_severe_sub_part_first_and_whole():
+    s = one_section("5.1.1.1", "Acute Asthma", ASTHMA)
+    q = "A breathless woman sits hunched in a chair. How should I manage her?"
+    blocks, _ = select_part(s, "management", q, 200, severe=True)
+    texts = [(b.subhead, b.text) for b in blocks]
+    # the same salbutamol lines printed under both sub-headings belong to both: the severe sub-part keeps them
+    assert texts[:3] == [("Severe HC4", "Admit patient; place him in a sitting position"),
+                         ("Severe HC4", "Give high flow oxygen continuously, at least 5 litres/minute"),
+                         ("Severe HC4", "Give salbutamol")]
+    mild, _ = select_part(s, "management", q, 200)
+    assert mild[0].subhead == "Mild to moderate HC3"
+    # a condition that mentions "severe" is not a severity sub-part
+    assert [b.subhead for b in select_part(one_section("16.5.1", "Newborn Resuscitation", ASTHMA.replace(
+        "Severe HC4", "Ventilate")), "management", q, 120, severe=True)[0]][0] == "Mild to moderate HC3"

@@ -172,3 +172,17 @@ def test_the_sub_section_holding_the_best_passage_is_resolved_rather_than_its_pa
     d = decide(q, replace(r, hits=hits, sections=parent_first), src.book, src.vocabulary)
     assert d.resolved[0].section == "2.4.1.1" and "Praziquantel 5-10 mg/kg single dose" in [b.text for b in d.quote]
     assert "sub-section" in d.resolved[0].why
+
+
+def test_a_presentation_with_a_danger_sign_is_quoted_the_books_severe_sub_part():
+    from tests.test_book_select import ASTHMA
+
+    src = FakeSource([chunk("s0", "5.1.1.1", "Acute Asthma", ASTHMA, 50)], top_dense=0.8)
+
+    def first_line(q: str) -> str:
+        return decide(q, src.retrieve(q), src.book, src.vocabulary, budget=300).quote[0].subhead
+
+    assert first_line("A 30-year-old asthmatic woman is wheezing and confused today. How should I manage her asthma?"
+                      ) == "Severe HC4"
+    assert first_line("A 30-year-old asthmatic woman is wheezing but talks in sentences. How should I manage her "
+                      "asthma?") == "Mild to moderate HC3"
