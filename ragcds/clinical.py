@@ -179,7 +179,10 @@ def _bare(line: str) -> str:
 
 def part_of_heading(line: str) -> str | None:
     """The part a stand-alone heading line opens ('management', 'features', ...), else None. Ordinary lines
-    that merely begin with 'Treatment ...' are not headings."""
+    that merely begin with 'Treatment ...' are not headings, nor is a line in lower case: the tail of a wrapped
+    line ("Fluoxetine 20 mg once a day for long term / management of the anxiety disorder")."""
+    if line.strip()[:1].islower():
+        return None
     bare = _bare(line)
     if bare in _HEADING_PART:
         return _HEADING_PART[bare]

@@ -379,3 +379,18 @@ def test_a_severe_presentation_reads_the_books_severe_sub_part_first_and_whole()
     # a condition that mentions "severe" is not a severity sub-part
     assert [b.subhead for b in select_part(one_section("16.5.1", "Newborn Resuscitation", ASTHMA.replace(
         "Severe HC4", "Ventilate")), "management", q, 120, severe=True)[0]][0] == "Mild to moderate HC3"
+
+
+def test_a_wrapped_tail_in_lower_case_never_opens_a_part():
+    """ "management of the anxiety disorder" ends the fluoxetine line; it is not a heading over "Or Sertraline"."""
+    from ragcds.clinical import part_of_heading
+
+    assert part_of_heading("management of the anxiety disorder") is None
+    assert part_of_heading("Management of severe malaria") == "management"
+    s = one_section("9.2.1", "Anxiety Disorders", (
+        "Management\n- Diazepam 5 mg once or twice a day\nIf poor response: refer to specialist\n"
+        "Fluoxetine 20 mg once a day for long term\nmanagement of the anxiety disorder\n"
+        "Or Sertraline 50mg once daily"))
+    texts = [b.text for b in s.blocks]
+    assert "Fluoxetine 20 mg once a day for long term management of the anxiety disorder" in texts
+    assert all(b.part == "management" for b in s.blocks)
