@@ -23,10 +23,11 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ragcds.book import Block, Book, related
+from ragcds.clinical import stems
 from ragcds.fusion import NamedSections
 from ragcds.index.lexical import tokenize
 from ragcds.population import conflicts
-from ragcds.question import Ask, analyse, asked_sentences
+from ragcds.question import Ask, analyse, asked_sentences, negative_tests
 from ragcds.retrieve import Retrieval
 from ragcds.select import extra_blocks, section_blocks, select_part
 from ragcds.triage import from_signs
@@ -140,10 +141,13 @@ def resolve(ask: Ask, retrieval: Retrieval, book: Book) -> tuple[list[Resolved],
     if not ranked:
         return [], False, False
     fitting = [s for s in ranked if not conflicts(ask.population, book.section(s.section).population)]
+    tested = negative_tests(retrieval.question) if ask.presentation else frozenset()
+    fitting = [s for s in fitting if not tested & stems(s.title)] or fitting
     primary = (fitting or ranked)[0]
     why = f"section rank {ranked.index(primary) + 1}"
     if primary is not ranked[0]:
-        why += f"; §{ranked[0].section} is written for another population than the question's patient"
+        why += f"; §{ranked[0].section} is written for another population than the question's patient, or " \
+               "its condition tested negative"
     hits = [h for h in retrieval.hits  # passages written for another population do not vote
             if h.chunk.section not in book or not conflicts(ask.population, book.section(h.chunk.section).population)]
     top_chunk = hits[0].chunk.section if hits else ""

@@ -75,6 +75,25 @@ def _describes_patient(question: str) -> bool:
     return any(_PATIENT.search(s) for s in statements) and len(question.split()) >= 14
 
 
+# a test the question says came back negative ("The malaria RDT is negative", "Malaria tests are repeatedly
+# negative"): the condition it tests for is not the likely one (a status such as "HIV-negative" is not a test)
+_NEGATIVE_TEST = re.compile(
+    r"\b(?P<what>[A-Za-z]{3,})\s+(?:rapid\s+)?(?:RDTs?|tests?|smears?|slides?|films?|serology)\b[^.;?!]{0,25}?"
+    r"\b(?:came back |were |was |are |is )?(?:\w+ )?negative\b", re.I)
+
+
+def negative_tests(question: str) -> frozenset[str]:
+    """The stems of what tested negative in the question ("malaria" for "The malaria RDT is negative")."""
+    from ragcds.clinical import stems
+
+    return frozenset(s for m in _NEGATIVE_TEST.finditer(question) if m.group("what").lower() not in _NOT_A_CONDITION
+                     for s in stems(m.group("what")))
+
+
+# what a test is done on, or a word before "test" that names no condition
+_NOT_A_CONDITION = frozenset("blood urine stool sputum skin rapid the his her their all both first last".split())
+
+
 @dataclass(frozen=True)
 class Ask:
     """What one question asks for."""

@@ -63,7 +63,7 @@ def test_ask_sends_cited_passages_and_flags_invalid_citation(fake, ragcds_home):
     msgs = fake.requests[0].messages
     assert [m["role"] for m in msgs] == ["system", "user"]
     assert "[1] §2.5.2.2 Complicated/Severe Malaria, p. 100\nBEGIN [1]\nConvulsions" in msgs[1]["content"]
-    assert "§2.5.2.2 Complicated/Severe Malaria, p. 101" in msgs[1]["content"]
+    assert "\n[2] p. 101\nBEGIN [2]\n" in msgs[1]["content"]  # the same section: named once
     assert "Question: What are the danger signs of severe malaria?" in msgs[1]["content"]
     assert "Sources:" in res.output and "[1] §2.5.2.2 Complicated/Severe Malaria, p. 100" in res.output
     assert "[7] INVALID: no passage 7 was provided" in res.output
@@ -148,7 +148,7 @@ def test_treatment_question_quotes_and_never_shows_generated_dose(monkeypatch):
     assert answer.policy == "quoted" and "600 mg" not in answer.text and "2.4 mg/kg" in answer.text
     assert "> Give IV artesunate 2.4 mg/kg at 0, 12 and 24 hours [1]" in answer.quote
     assert any(c.quoted and c.section == "2.5.2.2" for c in answer.citations)
-    assert "Do not give treatment" in gen.requests[0].messages[0]["content"]
+    assert "Give no treatment or doses yourself" in gen.requests[0].messages[0]["content"]
     refused = answer_question(
         "Which dose of artesunate for severe malaria?",
         generator=gen,

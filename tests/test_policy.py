@@ -186,3 +186,22 @@ def test_a_presentation_with_a_danger_sign_is_quoted_the_books_severe_sub_part()
                       ) == "Severe HC4"
     assert first_line("A 30-year-old asthmatic woman is wheezing but talks in sentences. How should I manage her "
                       "asthma?") == "Mild to moderate HC3"
+
+
+def test_a_condition_whose_test_came_back_negative_is_not_the_likely_one():
+    from ragcds.question import negative_tests
+
+    assert negative_tests("The malaria RDT is negative.") == {"malaria"}
+    assert negative_tests("Malaria tests are repeatedly negative.") == {"malaria"}
+    assert negative_tests("She is HIV-negative. A blood smear was negative.") == frozenset()
+    book = [chunk("m0", "2.5.2.1", "Uncomplicated Malaria", "Clinical features\n- fever, chills and headache", 60),
+            chunk("t0", "2.1.10", "Typhus Fever", "Clinical features\n- fever, headache and a rash; body lice", 61)]
+    src = FakeSource(book, top_dense=0.8)
+    for tail, first in (("The malaria RDT is negative.", "2.1.10"), ("", "2.5.2.1")):
+        q = f"A 35-year-old man has had fever, chills and headache for a week. {tail} What is the likely diagnosis?"
+        r = src.retrieve(q)
+        from dataclasses import replace
+
+        ranked = tuple(sorted(r.sections, key=lambda s: s.section != "2.5.2.1"))  # malaria ranked first
+        d = decide(q, replace(r, sections=ranked), src.book, src.vocabulary)
+        assert d.resolved[0].section == first

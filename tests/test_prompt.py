@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ragcds.generate.prompt import (
     build_messages,
     fit_messages,
@@ -32,6 +34,10 @@ def test_passages_numbered_and_labelled():
     text = format_passages(PASSAGES)
     assert text.startswith("[1] §2.5.2.2 Complicated/Severe Malaria, p. 100\nBEGIN [1]\ntext 1\nEND [1]")
     assert "[2] §1.3.2 Acute Organophosphate Poisoning, p. 37\nBEGIN [2]\ntext 2\nEND [2]" in text
+    # a passage from the section named just above gives its pages only (fewer tokens, the same citation)
+    same = [PASSAGES[0], Hit(2, replace(PASSAGES[0].chunk, chunk_id="x2", pdf_pages=(101,), printed_pages=("101",),
+                                        text="text 3"), 1.0)]
+    assert "END [1]\n\n[2] p. 101\nBEGIN [2]\ntext 3\nEND [2]" in format_passages(same)
 
 
 def test_passages_are_fenced_and_an_injected_fence_is_neutralised():
@@ -71,7 +77,7 @@ def test_build_messages_rag_and_closed_book():
     assert "[1] §2.5.2.2" in msgs[1]["content"] and "<r><t>" in msgs[0]["content"]
     closed = build_messages("What is severe malaria?", PASSAGES, "prose", rag=False)
     assert "§" not in closed[1]["content"] and "text 1" not in closed[1]["content"]
-    assert "Do not give treatment" in build_messages("q", PASSAGES, treatment=True)[0]["content"]
+    assert "Give no treatment or doses yourself" in build_messages("q", PASSAGES, treatment=True)[0]["content"]
 
 
 def test_fit_messages_merges_system_into_first_user_turn():

@@ -44,10 +44,13 @@ class Chunk:
 
     def citation(self) -> str:
         """`§2.5.2.2 Complicated/Severe Malaria, p. 100` (pp. 100–101 for a span)."""
-        pages = [p for p in self.printed_pages if p] or [str(p) for p in self.pdf_pages]
-        span = f"p. {pages[0]}" if len(pages) == 1 else f"pp. {pages[0]}–{pages[-1]}"
         head = f"§{self.section} {self.title}" if self.section else self.title
-        return f"{head}, {span}"
+        return f"{head}, {self.pages_label()}"
+
+    def pages_label(self) -> str:
+        """`p. 100`, or `pp. 100–101` for a span (printed page labels, PDF pages when there are none)."""
+        pages = [p for p in self.printed_pages if p] or [str(p) for p in self.pdf_pages]
+        return f"p. {pages[0]}" if len(pages) == 1 else f"pp. {pages[0]}–{pages[-1]}"
 
     def to_dict(self) -> dict:
         d = asdict(self)
