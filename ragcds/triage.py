@@ -52,6 +52,17 @@ _EMERGENCY_SECTION = re.compile(r"\b(medical emergency|threat to life|life[- ]th
                                 r"is an emergency|an emergency (and|that) requires?)\b", re.I)
 
 
+# a line anywhere in the section saying the condition itself is an emergency: "It is a medical emergency and
+# treatment should be instituted within an hour" (§20.1.8's management), "Eclampsia is a medical emergency" (its
+# investigations); not a sub-type ("Angle-closure glaucoma is a medical emergency" under Glaucoma)
+_IS_AN_EMERGENCY = re.compile(r"^(?P<subject>it|this|[\w\- ]{3,40}?) is (a |an )?(medical |surgical )?emergency\b", re.I)
+
+
+def _calls_it_an_emergency(text: str, title: str) -> bool:
+    m = _IS_AN_EMERGENCY.match(text.strip())
+    return bool(m) and m.group("subject").lower() in ("it", "this", title.lower())
+
+
 @dataclass(frozen=True)
 class Sign:
     id: str
@@ -196,7 +207,7 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
         if b.kind == "heading":
             continue
         cite = f"§{section.number} {section.title}, p. {b.printed_page}"
-        if _EMERGENCY_SECTION.search(b.text) and b.part == "intro":
+        if _EMERGENCY_SECTION.search(b.text) and (b.part == "intro" or _calls_it_an_emergency(b.text, section.title)):
             level = "emergency" if confident else "urgent"
             out.append(Reason(_said(section.title, b.text, _EMERGENCY_SECTION), level, cite, "section"))
         elif confident and b.order in opening and _SEVERE_CONDITION.search(b.text) and not severe_said:

@@ -226,3 +226,15 @@ def test_the_triage_line_says_where_to_look_in_few_words():
     t = triage("A 2-year-old had a fit this morning.", question_population("a 2-year-old"), None,
                {156: "§1.4 Hypoxaemia, p. 90"})
     assert triage_line(t) == "Triage: EMERGENCY \u2014 a fit (§1.4, p. 90)"
+
+
+def test_a_line_saying_the_condition_is_an_emergency_counts_in_any_part_but_not_for_a_sub_type():
+    def eye(title: str, line: str):
+        return Book([Chunk("e1", "20.1.8", title, ("20",), "", (931,), ("865",),
+                           f"Inflammation of the eye after surgery.\nClinical features\n- Pain\nManagement\n- {line}\n"
+                           "- Antibiotics")]).section("20.1.8")
+    q = "A woman had eye surgery four days ago; the eye is now painful and red."
+    said = eye("Postoperative Endophthalmitis", "It is a medical emergency and treatment should be started within an hour")
+    assert level(q, said, confident=True) == "emergency" and level(q, said) == "urgent"
+    sub_type = eye("Glaucoma", "Angle-closure glaucoma is a medical emergency that requires urgent treatment")
+    assert level(q, sub_type, confident=True) != "emergency"
