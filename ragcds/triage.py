@@ -55,7 +55,8 @@ _EMERGENCY_SECTION = re.compile(r"\b(medical emergency|threat to life|life[- ]th
 # a line anywhere in the section saying the condition itself is an emergency: "It is a medical emergency and
 # treatment should be instituted within an hour" (§20.1.8's management), "Eclampsia is a medical emergency" (its
 # investigations); not a sub-type ("Angle-closure glaucoma is a medical emergency" under Glaucoma)
-_IS_AN_EMERGENCY = re.compile(r"^(?P<subject>it|this|[\w\- ]{3,40}?) is (a |an )?(medical |surgical )?emergency\b", re.I)
+_IS_AN_EMERGENCY = re.compile(r"^(?P<subject>it|this|[\w\- ]{3,40}?) is (a |an )?(medical |surgical )?emergency\b",
+                              re.I)
 
 
 def _calls_it_an_emergency(text: str, title: str) -> bool:

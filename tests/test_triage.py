@@ -234,7 +234,7 @@ def test_a_line_saying_the_condition_is_an_emergency_counts_in_any_part_but_not_
                            f"Inflammation of the eye after surgery.\nClinical features\n- Pain\nManagement\n- {line}\n"
                            "- Antibiotics")]).section("20.1.8")
     q = "A woman had eye surgery four days ago; the eye is now painful and red."
-    said = eye("Postoperative Endophthalmitis", "It is a medical emergency and treatment should be started within an hour")
+    said = eye("Postoperative Endophthalmitis", "It is a medical emergency; treat within an hour")
     assert level(q, said, confident=True) == "emergency" and level(q, said) == "urgent"
     sub_type = eye("Glaucoma", "Angle-closure glaucoma is a medical emergency that requires urgent treatment")
     assert level(q, sub_type, confident=True) != "emergency"

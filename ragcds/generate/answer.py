@@ -27,7 +27,7 @@ from ragcds.retrieve import Hit, Retrieval, check_question
 from ragcds.triage import Triage, signs, triage
 
 RETRIEVE_DEPTH = 10  # hits kept in a Retrieval: decisions look at the top 10
-PROMPT_SECTION = 1300  # characters of the resolved section a model reads (the prompt's passages: 1450 in all)
+PROMPT_SECTION = 1300  # characters of the resolved section a model reads (the prompt's passages: 1400 in all)
 
 
 class Source(Protocol):

@@ -55,7 +55,10 @@ FORMAT_RULES = {
 GEMMA_TURNS = "<start_of_turn>{role}\n{content}<end_of_turn>\n"
 
 
-PROMPT_PASSAGE_CHARS = 1450  # all passages together (about 370 Gemma tokens): the resolved section's parts first
+# all passages together (about 360 Gemma tokens), the resolved section's parts first; chosen on dev from 1350 / 1400 /
+# 1450 (prompt p50 585 / 595 / 608 tokens, key facts carried 0.654 / 0.659 / 0.659), reported on dev2 (586 / 598 /
+# 606, 0.743 / 0.750 / 0.753; the top-5-chunk prompt: 1,086 tokens, 0.734); bench/prompt.py
+PROMPT_PASSAGE_CHARS = 1400
 
 
 def fence(n: int, text: str) -> str:
