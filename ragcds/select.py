@@ -35,7 +35,7 @@ _OVERHEAD = 8  # characters a rendered block adds: "- " and " [n]"
 
 # words naming who the patient is count in a sub-heading ("Older children and adults"), not inside a line: "adults" in
 # "Cetirizine 5mg once daily for adults" must not put the antihistamine ahead of adrenaline for "anaphylactic shock
-# in an adult"
+# in an adult" (a dose line brings its "Child: …" lines with it: select.other_populations)
 WHO_STEMS = frozenset(clinical.stems("adult adults child children man woman patient patients person people"))
 
 
@@ -51,7 +51,8 @@ def _idf(blocks: list[Block]) -> dict[str, float]:
 def _score(block: Block, q: set[str], idf: dict[str, float]) -> float:
     own = clinical.stems(block.text)
     head = clinical.stems(block.subhead)
-    return sum(idf.get(s, 0.0) for s in q & own - WHO_STEMS) + 0.5 * sum(idf.get(s, 0.0) for s in q & head)
+    label = clinical.stems(block.text.split(":")[0]) & WHO_STEMS if ":" in block.text[:30] else set()
+    return sum(idf.get(s, 0.0) for s in q & own - WHO_STEMS) + 0.5 * sum(idf.get(s, 0.0) for s in q & (head | label))
 
 
 def part_blocks(section: BookSection, part: str) -> list[Block]:
@@ -156,14 +157,20 @@ def block_scores(section: BookSection, question: str) -> dict[int, float]:
     blocks = section.blocks
     for i, b in enumerate(blocks):
         nxt = blocks[i + 1] if i + 1 < len(blocks) else None
-        if b.kind != "item" and (LEAD_IN.search(b.text.strip()) or (
-                b.kind == "text" and nxt is not None and nxt.kind == "item" and nxt.subhead == b.subhead)):
+        if b.kind != "item" and (LEAD_IN.search(b.text.strip()) or _caption(b, nxt)):
             caption = b
         elif caption is not None and b.kind == "item" and b.subhead == caption.subhead:
             scores[b.order] = max(scores[b.order], LIST_SHARE * scores[caption.order])
         elif not (b.kind == "heading" and b.text.isupper()):  # a column header row keeps the caption open
             caption = None
     return scores
+
+
+def _caption(block: Block, nxt: Block | None) -> bool:
+    """A line of text just before a list names it ("Risk factors (and indication for screening)"); a dose line
+    ("10 ml/kg slowly (over 3 hours)", the end of "Transfuse") does not."""
+    return (block.kind == "text" and nxt is not None and nxt.kind == "item" and nxt.subhead == block.subhead
+            and not clinical.has_dose(block.text))
 
 
 def _fill(blocks: list[Block], scores: dict[int, float], budget: int, first: re.Pattern[str] | None = None
@@ -188,7 +195,7 @@ def _fill(blocks: list[Block], scores: dict[int, float], budget: int, first: re.
     rest = sorted((b for b in blocks if b not in chosen and b not in leads), key=lambda b: (-scores[b.order], b.order))
     matching = [b for b in rest if scores[b.order] > 0]
     for b in matching or [b for b in blocks if b not in chosen and b not in leads]:
-        group = [b, *(x for x in needs(blocks, b) if x not in chosen)]
+        group = [x for x in dict.fromkeys([*needs(blocks, b), b, *other_populations(blocks, b)]) if x not in chosen]
         cost = sum(len(x.text) + _OVERHEAD for x in group)
         if cost <= left:
             chosen.extend(group)
@@ -219,6 +226,23 @@ def needs(blocks: list[Block], block: Block, depth: int = 3) -> list[Block]:
     return out + ([lead] if lead is not None and lead not in out else [])
 
 
+_FOR_OTHERS = re.compile(r"^(child(ren)?|adults?|infants?|neonates?|adolescents?)\b", re.I)
+
+
+def other_populations(blocks: list[Block], block: Block, depth: int = 3) -> list[Block]:
+    """The lines right after a dose line that give its regimen for other patients ("Child: 0.5-1 g/kg"): shown
+    with it, so an adult dose is never shown as the dose for everyone."""
+    if not clinical.has_dose(block.text):
+        return []
+    after = [b for b in blocks if b.order > block.order and b.subhead == block.subhead and b.kind != "heading"]
+    out = []
+    for b in after[:depth]:
+        if not _FOR_OTHERS.match(b.text):
+            break
+        out.append(b)
+    return out
+
+
 LEAD_IN = re.compile(r"^(if|when|where|for|unless|after|before|in|once|while)\b|:$", re.I)
 
 
@@ -247,7 +271,8 @@ def extra_blocks(section: BookSection, question: str, taken: set[int], budget: i
         # a criterion with the line that leads into it, and the other way; "Plus gentamicin …" with the line
         # it continues and the condition it depends on (select.needs)
         group = [x for x in dict.fromkeys(([lead] if lead else []) + needs(everything, b) + [b]
-                                          + list_of(everything, b)[:1]) if x not in out and x.order not in taken]
+                                          + other_populations(everything, b) + list_of(everything, b)[:1])
+                 if x not in out and x.order not in taken]
         cost = sum(len(x.text) + _OVERHEAD for x in group)
         if group and cost <= left:
             out.extend(group)

@@ -334,7 +334,7 @@ def test_a_part_no_line_of_which_matches_is_read_from_its_start():
         "- Adrenaline injection 1 in 1000 0.5 mg IM immediately\n- Child <6 years: 150 micrograms\n"
         "In severely affected patients\n- Hydrocortisone 200 mg IM or slow IV stat\n"
         "Prevention\n- Ask about allergies"))
-    blocks, more = select_part(s, "management", "Itchy weals after eating fish: how should I treat her?", 160)
+    blocks, more = select_part(s, "management", "Itchy weals after eating fish: how should I treat her?", 200)
     texts = [b.text for b in blocks]
     assert texts[:3] == ["Determine and remove the cause", "Restore BP: lay the patient flat",
                          "Adrenaline injection 1 in 1000 0.5 mg IM immediately"] and more
@@ -394,3 +394,30 @@ def test_a_wrapped_tail_in_lower_case_never_opens_a_part():
     texts = [b.text for b in s.blocks]
     assert "Fluoxetine 20 mg once a day for long term management of the anxiety disorder" in texts
     assert all(b.part == "management" for b in s.blocks)
+
+
+def test_a_dose_line_brings_its_other_patients_lines_and_is_never_a_caption():
+    s = one_section("1.3.1.2", "Poisoning", (
+        "Prevention of absorption\n- Dose: activated charcoal powder 50 g\n- Child: 0.5-1 g/kg\n"
+        "- If patient unable to swallow the charcoal\nShock in malnourished child\n- Transfuse\n"
+        "10 ml/kg slowly (over 3 hours)\n- Start refeeding\n- Start IV antibiotics."))
+    from ragcds.select import other_populations
+
+    blocks = s.blocks
+    dose = next(b for b in blocks if b.text.startswith("Dose:"))
+    assert [b.text for b in other_populations(blocks, dose)] == ["Child: 0.5-1 g/kg"]
+    scores = block_scores(s, "Over how many hours should I transfuse?")
+    by_text = {b.text: scores[b.order] for b in blocks}
+    assert by_text["Start refeeding"] == 0  # "10 ml/kg slowly (over 3 hours)" leads nothing
+    shown = [b.text for b in extra_blocks(s, "What is the activated charcoal dose?", set(), 200)]
+    assert "Child: 0.5-1 g/kg" in shown
+
+
+def test_a_population_label_counts_like_a_sub_heading():
+    s = one_section("11.2.2.1", "Whole Blood", (
+        "Management\n- Each unit of blood will raise the HB by about 1g/dl\nDose:\n- Adults: 1 unit at a time\n"
+        "- Children: 20mL/kg\n- Or cetirizine 5 mg once daily for adults"))
+    scores = block_scores(s, "How much for children?")
+    by_text = {b.text: scores[b.order] for b in s.blocks}
+    assert by_text["Children: 20mL/kg"] > by_text["Adults: 1 unit at a time"] == 0
+    assert block_scores(s, "Which drug for adults?")[s.blocks[-1].order] == 0
