@@ -146,11 +146,16 @@ def without_dangling_lead_ins(blocks: list[Block], chosen: list[Block]) -> list[
             or following[b.order].order in taken]
 
 
+# words that ask for the management part pick no line inside it: "Refer for specialist management" is not the
+# answer to "what is the first-line management for a mild case"
+ASKED_PART_STEMS = frozenset(clinical.stems("management manage managed managing treatment treat treated treating"))
+
+
 def block_scores(section: BookSection, question: str) -> dict[int, float]:
     """Each block's match with the question: idf-weighted shared stems (the sub-heading counts half). The items
     of a list score at least LIST_SHARE of the caption that leads into them: "Advise mother on danger signs as
     follows:" matches the question, the rows under it are the answer."""
-    q = clinical.stems(question)
+    q = clinical.stems(question) - ASKED_PART_STEMS
     idf = _idf(section.blocks)
     scores = {b.order: _score(b, q, idf) for b in section.blocks}
     caption = None
