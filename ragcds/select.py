@@ -253,11 +253,15 @@ LEAD_IN = re.compile(r"^(if|when|where|for|unless|after|before|in|once|while)\b|
 
 def lead_in(blocks: list[Block], block: Block) -> Block | None:
     """The condition a list item depends on ("If not breathing after 20 minutes:"), shown with the item: the
-    nearest non-item block before it under the same sub-heading, when it reads as a condition or a caption."""
-    if block.kind != "item":
+    nearest non-item block before it under the same sub-heading, when it reads as a condition or a caption. An
+    item that leads into a list of its own, or follows one, depends on no earlier caption ("Blood should not be
+    transfused unless it has been:" is not under "Do not use blood transfusion to:")."""
+    if block.kind != "item" or _leads(block):
         return None
     before = [b for b in blocks if b.order < block.order and b.subhead == block.subhead]
     for b in reversed(before):
+        if b.kind == "item" and _leads(b):
+            return None
         if b.kind != "item":
             return b if LEAD_IN.search(b.text.strip()) else None
     return None
@@ -276,13 +280,22 @@ def extra_blocks(section: BookSection, question: str, taken: set[int], budget: i
         # a criterion with the line that leads into it, and the other way; "Plus gentamicin …" with the line
         # it continues and the condition it depends on (select.needs)
         group = [x for x in dict.fromkeys(([lead] if lead else []) + needs(everything, b) + [b]
-                                          + other_populations(everything, b) + list_of(everything, b)[:1])
+                                          + other_populations(everything, b) + _led_into(everything, b))
                  if x not in out and x.order not in taken]
         cost = sum(len(x.text) + _OVERHEAD for x in group)
         if group and cost <= left:
             out.extend(group)
             left -= cost
     return sorted(out, key=lambda b: b.order)
+
+
+def _led_into(blocks: list[Block], block: Block) -> list[Block]:
+    """The first line a lead-in ending with ':' leads into: its list's first item, else the line after it (a
+    lead-in is never shown alone; "Do not use blood transfusion to:" → "Expand blood volume, unless … >30% …")."""
+    if not _leads(block):
+        return []
+    items = list_of(blocks, block)[:1]
+    return items or [b for b in blocks if b.order > block.order][:1]
 
 
 def lead_of_list(blocks: list[Block], block: Block) -> Block | None:

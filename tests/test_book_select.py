@@ -440,3 +440,20 @@ def test_the_word_that_asks_for_management_picks_no_line_inside_it():
     by_text = {b.text: scores[b.order] for b in s.blocks}
     assert by_text["Refer for specialist management"] == 0
     assert by_text["Psychological therapy is first line for mild cases"] > 0
+
+
+def test_a_lead_in_item_depends_on_no_earlier_caption_and_is_shown_with_what_it_leads_into():
+    from ragcds.select import lead_in
+
+    s = one_section("11.2.1", "Principles of Transfusion", (
+        "Do not use blood transfusion to:\n- Expand blood volume, unless there has been blood loss of >30%\n"
+        "- Enhance wound healing\n- Blood should not be transfused unless it has been:\n"
+        "- Obtained from appropriately selected donors\n- Screened for HIV, hepatitis B, hepatitis C and syphilis"))
+    blocks = s.blocks
+    unless = next(b for b in blocks if b.text.startswith("Blood should not"))
+    donors = next(b for b in blocks if b.text.startswith("Obtained"))
+    assert lead_in(blocks, unless) is None and lead_in(blocks, donors) is None
+    shown = [b.text for b in extra_blocks(s, "When should blood not be used for transfusion?", set(), 400)]
+    for i, t in enumerate(shown):  # no line ending with ':' without the line it leads into
+        if t.endswith(":"):
+            assert i + 1 < len(shown) and blocks[[b.text for b in blocks].index(t) + 1].text == shown[i + 1]
