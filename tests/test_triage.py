@@ -102,8 +102,11 @@ def test_severe_counts_in_the_sections_opening_not_in_a_chart_cell_further_down(
                         f"Ask about diarrhoea in young infants.\nLook at the infant.\n{rows}\n"
                         "Movement only when stimulated is a sign of Severe disease in this chart row\n"
                         "Management\n- Give ORS")]).section("17.2.3")
-    q = "A 7-week-old has had watery stools for 16 days; eyes not sunken."
+    q = "A 7-week-old has had watery stools for 3 days; eyes not sunken."
     assert level(q, chart, confident=True) == "routine"
+    # the young-infant chart's own row: "Diarrhoea lasting 14 days or more … Refer to hospital" (PDF p. 880)
+    assert level("A 7-week-old has had watery stools for 16 days; eyes not sunken.") == "urgent"
+    assert level("A 3-year-old has had diarrhoea for 16 days; eyes not sunken.") == "routine"
 
 
 def test_a_management_that_refers_at_once_makes_an_emergency_only_without_a_condition():
