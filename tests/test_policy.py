@@ -47,6 +47,10 @@ def test_what_the_question_asks():
     assert analyse("A carpenter felt something fly into his eye while sawing an hour ago; his vision is normal. "
                    "How should he be managed?").presentation
     assert not analyse("Which drugs are used to treat people with severe malaria in a health centre?").presentation
+    # correcting a value and choosing a drug by its class ask for treatment too
+    assert analyse("A child has a blood glucose of 2.0 mmol/L. How should the low sugar be corrected?").treatment
+    assert analyse("Which anti-emetic should be chosen for vomiting due to gastric stasis?").treatment
+    assert not analyse("Which findings are correctly described as danger signs?").treatment
 
 
 def test_population_picks_the_childs_section_and_never_quotes_the_adults():
