@@ -123,3 +123,28 @@ def test_render_chat_with_a_known_system_answer_renders_once():
     CountingTok.calls = 0
     assert render_chat(tok, msgs, supports_system=False) == probed
     assert CountingTok.calls == 1  # no probe of the template, just the render
+
+
+def test_a_reviewed_caution_is_shown_under_its_printed_line_and_in_the_notes():
+    import pytest
+
+    from ragcds.cautions import caution_for, parse_cautions
+
+    assert caution_for(375, "Child: 10  mg/Kg per dose as above then maintenance dose") is not None
+    assert caution_for(376, "Child: 10 mg/Kg per dose as above") is None  # another page: another line
+    with pytest.raises(ValueError, match="row 2"):
+        parse_cautions("pdf_page\tline\tcaution\twhy\nx\tChild\t\t\n")
+
+
+def test_the_answer_shows_a_caution_under_the_line_it_is_about():
+    from ragcds.book import Book
+    from ragcds.generate.compose import _block_lines
+    from ragcds.policy import Selection
+
+    book = Book([Chunk("d1", "4.1.4", "Pulmonary Oedema", ("4",), "", (375,), ("309",),
+                       "Management\n- Digoxin loading dose IV 250 micrograms\nChild: 10 mg/Kg per dose as above")])
+    blocks = tuple(b for b in book.section("4.1.4").blocks if b.kind != "heading")
+    lines = _block_lines(Selection("management", blocks, False), [], quote=True)
+    i = next(i for i, x in enumerate(lines) if x.startswith("> Child: 10 mg/Kg"))
+    assert "ragcds caution, not the book's words" in lines[i + 1] and "micrograms" in lines[i + 1]
+    assert not any("caution" in x for x in lines[:i])

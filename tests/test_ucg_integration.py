@@ -123,3 +123,19 @@ def test_the_section_the_book_numbers_117_2_10_is_17_2_10(version):
     """Contents and body print "117.2.10 Counsel the Mother": it is §17.2.10, not the tail of §17.2.9."""
     titles = {c["section"]: c["title"] for c in version[2]}
     assert titles.get("17.2.10") == "Counsel the Mother"
+
+
+def test_every_reviewed_caution_matches_a_line_on_its_page(version):
+    """ragcds/data/cautions.tsv: each doubtful printed dose is on its PDF page, and a block of the index shows it
+    (so the caution is shown beside it)."""
+    from ragcds.book import Book
+    from ragcds.cautions import cautions
+    from ragcds.ingest.chunk import Chunk
+
+    text = need(UCG_TEXT).read_text(encoding="utf-8")
+    book = Book([Chunk.from_dict(c) for c in version[2]])
+    blocks = [(b.pdf_page, b.text) for n in book.numbers() for b in book.section(n).blocks]
+    for c in cautions():
+        page = " ".join(text.split(f"[[page {c.pdf_page}]]")[1].split("[[page ")[0].split()).lower()
+        assert " ".join(c.line.split()).lower() in page, c
+        assert any(c.matches(p, t) for p, t in blocks), c

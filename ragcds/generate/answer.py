@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ragcds import clinical
 from ragcds.book import Book
+from ragcds.cautions import caution_for
 from ragcds.errors import IndexNotFound
 from ragcds.generate import compose
 from ragcds.generate.base import FORMATS, Answer, Citation, Format, GenerationRequest, Generator
@@ -144,9 +145,17 @@ def answer(question: str, retrieval: Retrieval | None, decision: Decision | None
     return _generate(question, passages, decision, t, generator, opts, base, t0)
 
 
+def _cautions(decision: Decision | None) -> list[str]:
+    """The reviewed cautions (ragcds/data/cautions.tsv) on the printed lines an answer draws on, in every format."""
+    lines = [b for sel in (decision.selections if decision else ()) for b in sel.blocks]
+    found = [(b, caution_for(b.pdf_page, b.text)) for b in lines]
+    return [f"ragcds caution on p. {b.printed_page} (not the book's words): {c}" for b, c in found if c]
+
+
 def _generate(question: str, passages: list[Hit], decision: Decision | None, t: Triage | None,
               generator: Generator, opts: Options, base: dict, t0: float) -> Answer:
     notes = [decision.why] if decision else []
+    notes += _cautions(decision)
     treatment = bool(decision and decision.ask.treatment)
     quote = compose.quote_text(decision, passages) if decision and generator.backend != "extractive" else ""
     messages = build_messages(question, passages, opts.format, rag=opts.rag, treatment=treatment)

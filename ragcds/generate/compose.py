@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from ragcds import clinical
 from ragcds.book import Block, Book
+from ragcds.cautions import caution_for
 from ragcds.ingest.chunk import Chunk
 from ragcds.policy import OUT_OF_SCOPE_MESSAGE, Decision, Selection
 from ragcds.retrieve import Hit, Retrieval
@@ -76,6 +77,9 @@ def _block_lines(sel: Selection, passages: Sequence[Hit], quote: bool) -> list[s
         n = passage_number(passages, b.chunk_id)
         cite = f" [{n}]" if n else ""
         out.append(f"> {b.text}{cite}" if quote else f"- {b.text}{cite}")
+        caution = caution_for(b.pdf_page, b.text)
+        if caution:  # a reviewed doubt about the printed line, marked as ragcds's own (ragcds/data/cautions.tsv)
+            out.append(f"{'>' if quote else ' '} \u26a0 ragcds caution, not the book's words: {caution}")
     return out
 
 
