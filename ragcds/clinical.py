@@ -290,11 +290,18 @@ def continues(prev: str, line: str, hard_break: bool = False) -> bool:
         return bool(rest) and (rest[0].islower() or rest[0].isdigit()) and bool(_OPEN_END.search(prev))
     if not prev.strip() or not s or _CAPTION.match(s) or _lead_in_line(s):
         return False
+    if _ENDS_WITH_NUMBER.search(prev) and _STARTS_WITH_UNIT.match(s):  # "Benzylpenicillin 50,000" / "IU/Kg IM"
+        return True
     if is_condition(s) or (s[0].isupper() and _REGIMEN_END.search(prev.strip()) and looks_like_heading(s)):
         return False
     if s[0].islower() or s[0] in "(),;:%" or _CONTINUES_AFTER.search(prev) or _REFER_SPLIT.search(prev + "\n" + s):
         return True
     return not hard_break and not SENTENCE_END_RE.search(prev) and len(prev.strip()) >= 45
+
+
+# a dose whose number ends one line and whose unit opens the next is one dose, whatever breaks between them
+_ENDS_WITH_NUMBER = re.compile(r"(?<![A-Za-z])\d[\d,.]*\s*$")
+_STARTS_WITH_UNIT = re.compile(rf"^(?:{UNIT_WORD_RX})(?![A-Za-z])", re.I)
 
 
 def _lead_in_line(s: str) -> bool:

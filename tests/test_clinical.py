@@ -138,3 +138,12 @@ def test_list_items_printed_on_one_line_are_split_at_the_bullet_glyph():
     assert split_inline_bullets("vitamin f is good") == ["vitamin f is good"]
     assert split_inline_bullets("- f Hyperthermia may occur") == ["- f Hyperthermia may occur"]
     assert strip_bullet("- f Hyperthermia may occur") == "Hyperthermia may occur"
+
+
+def test_a_dose_split_between_its_number_and_its_unit_is_one_line_across_any_break():
+    from ragcds.clinical import continues
+
+    assert continues("- Benzylpenicillin 50,000", "IU/Kg IM", hard_break=True)  # PDF p. 907: not a heading
+    assert continues("Gentamicin Age < 7 days 5", "mg/Kg", hard_break=True)
+    assert not continues("Stage 2", "Mild disease", hard_break=True)
+    assert not continues("Give 2", "Doses of vaccine", hard_break=True)
