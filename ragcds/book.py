@@ -156,9 +156,7 @@ class _BlockBuilder:
                 self.cur[1] = "text"
         else:
             self.flush()
-            kind = ("item" if clinical.is_bullet(line) else
-                    "heading" if clinical.looks_like_heading(line) and (next_bullet or not _INSTRUCTION.match(line))
-                    else "text")
+            kind = "item" if clinical.is_bullet(line) else "heading" if clinical.looks_like_heading(line) else "text"
             self.cur = [clinical.strip_bullet(line), kind, pdf, printed, cid]
         self.prev = line
 
@@ -167,10 +165,6 @@ def _bare_heading(line: str) -> str:
     return line.strip().rstrip(":").strip().lower()
 
 
-# an instruction ("Refer immediately to hospital", "Admit", "Avoid steroids") heads a list only when a bullet
-# follows it; otherwise it is a line of its own, not a sub-heading over the lines after it
-_INSTRUCTION = re.compile(r"^(refer|give|admit|repeat|start|stop|continue|avoid|treat|monitor|check|do not|ensure|"
-                          r"assess|keep|encourage|advise|counsel|administer|apply|use)\b", re.I)
 SHORT_HEADING = 40  # characters a heading over a list has at most ("Contraindications", "Bleeding ulcer")
 _WORD = re.compile(r"[A-Za-z][a-z]{3,}")  # a word, not a route or a code ("IM or IV", "HC4")
 

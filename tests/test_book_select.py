@@ -457,13 +457,3 @@ def test_a_lead_in_item_depends_on_no_earlier_caption_and_is_shown_with_what_it_
     for i, t in enumerate(shown):  # no line ending with ':' without the line it leads into
         if t.endswith(":"):
             assert i + 1 < len(shown) and blocks[[b.text for b in blocks].index(t) + 1].text == shown[i + 1]
-
-
-def test_an_instruction_heads_a_list_only_when_a_bullet_follows_it():
-    s = one_section("4.1.7", "Acute Coronary Syndrome", (
-        "Management\n- Give acetylsalicylic acid 300 mg single dose (to be chewed)\nRefer immediately to hospital\n"
-        "Glyceryl trinitrate 500 micrograms sublingually\nStop and control convulsions\n- Give magnesium sulphate"))
-    kinds = {b.text: (b.kind, b.subhead) for b in s.blocks}
-    assert kinds["Refer immediately to hospital"][0] == "text"
-    assert kinds["Glyceryl trinitrate 500 micrograms sublingually"][1] != "Refer immediately to hospital"
-    assert kinds["Stop and control convulsions"][0] == "heading"
