@@ -106,7 +106,6 @@ class _BlockBuilder:
     def __init__(self) -> None:
         self.blocks: list[Block] = []
         self.part, self.subhead = "intro", ""
-        self.opened_by = ""  # the heading line that opened the current part ("Management")
         self.cur: list = []  # [text, kind, pdf, printed, chunk_id]
         self.prev = ""
         self.prev_pdf = 0
@@ -134,15 +133,12 @@ class _BlockBuilder:
         if clinical.is_loc_noise(line) and (part is None or part == self.part):
             self.boundary = True  # a level-of-care code ends a table row
             return
-        if part is not None and part == self.part and _bare_heading(line) == self.opened_by:
-            self.boundary = True  # the part's heading printed again atop a page: the part and its sub-part go on
-            return
         # across a row's end or a page break only a plain wrap continues (lower case, or after "and", "of" …)
         hard = self.boundary or (bool(self.cur) and pdf != self.prev_pdf)
         self.boundary, self.prev_pdf = False, pdf
         if part is not None:
             self.flush()
-            self.part, self.subhead, self.opened_by = part, "", _bare_heading(line)
+            self.part, self.subhead = part, ""
             bare = line.strip().rstrip(":")
             self.cur = [bare, "heading", pdf, printed, cid]
             self.flush()
@@ -159,10 +155,6 @@ class _BlockBuilder:
             kind = "item" if clinical.is_bullet(line) else "heading" if clinical.looks_like_heading(line) else "text"
             self.cur = [clinical.strip_bullet(line), kind, pdf, printed, cid]
         self.prev = line
-
-
-def _bare_heading(line: str) -> str:
-    return line.strip().rstrip(":").strip().lower()
 
 
 SHORT_HEADING = 40  # characters a heading over a list has at most ("Contraindications", "Bleeding ulcer")

@@ -146,9 +146,10 @@ def without_dangling_lead_ins(blocks: list[Block], chosen: list[Block]) -> list[
             or following[b.order].order in taken]
 
 
-# words that ask for the management part pick no line inside it: "Refer for specialist management" is not the
-# answer to "what is the first-line management for a mild case"
-ASKED_PART_STEMS = frozenset(clinical.stems("management manage managed managing treatment treat treated treating"))
+# the word that asks for the management part picks no line inside it: "Refer for specialist management" is not the
+# answer to "what is the first-line management for a mild case" ("treatment" does: "Initiate ART 4-6 weeks after
+# starting CM treatment" answers "when should ART start after treatment")
+ASKED_PART_STEMS = frozenset(clinical.stems("management manage managed managing"))
 
 
 def block_scores(section: BookSection, question: str) -> dict[int, float]:

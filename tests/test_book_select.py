@@ -423,15 +423,6 @@ def test_a_population_label_counts_like_a_sub_heading():
     assert block_scores(s, "Which drug for adults?")[s.blocks[-1].order] == 0
 
 
-def test_the_parts_heading_printed_again_atop_a_page_does_not_end_the_sub_part():
-    s = one_section("9.2.2", "Depression", (
-        "Management\nConsider antidepressant\n- Fluoxetine 20 mg once daily\nManagement\nTREATMENT LOC\n"
-        "- Or Sertraline 50 mg per day\nPrevention\n- Sleep well"))
-    assert [(b.subhead, b.text) for b in s.blocks if b.kind != "heading"][:2] == [
-        ("Consider antidepressant", "Fluoxetine 20 mg once daily"),
-        ("Consider antidepressant", "Or Sertraline 50 mg per day")]
-
-
 def test_the_word_that_asks_for_management_picks_no_line_inside_it():
     s = one_section("9.2.2", "Depression", (
         "Management\nFirst line\n- Psychological therapy is first line for mild cases\n"
