@@ -221,7 +221,7 @@ def needs(blocks: list[Block], block: Block, depth: int = 3) -> list[Block]:
     out: list[Block] = []
     cur = block
     for _ in range(depth):
-        if not CONTINUES.match(cur.text):
+        if not (CONTINUES.match(cur.text) or _dose_of_the_line_before(blocks, cur)):
             break
         before = [b for b in blocks if b.order < cur.order and b.subhead == cur.subhead and b.kind != "heading"]
         if not before:
@@ -247,6 +247,16 @@ def other_populations(blocks: list[Block], block: Block, depth: int = 3) -> list
             break
         out.append(b)
     return out
+
+
+def _dose_of_the_line_before(blocks: list[Block], block: Block) -> bool:
+    """A line that opens with a dose ("10 ml/kg slowly (over 3 hours)") gives the dose of a short instruction just
+    before it with none ("Transfuse"): shown alone it reads as another drug's dose."""
+    m = clinical.DOSE_RE.match(block.text.strip())
+    if m is None:
+        return False
+    before = [b for b in blocks if b.order < block.order and b.subhead == block.subhead and b.kind != "heading"]
+    return bool(before) and len(before[-1].text) <= 30 and not clinical.has_dose(before[-1].text)
 
 
 LEAD_IN = re.compile(r"^(if|when|where|for|unless|after|before|in|once|while)\b|:$", re.I)

@@ -448,3 +448,14 @@ def test_a_lead_in_item_depends_on_no_earlier_caption_and_is_shown_with_what_it_
     for i, t in enumerate(shown):  # no line ending with ':' without the line it leads into
         if t.endswith(":"):
             assert i + 1 < len(shown) and blocks[[b.text for b in blocks].index(t) + 1].text == shown[i + 1]
+
+
+def test_a_line_opening_with_a_dose_is_shown_with_the_short_instruction_it_doses():
+    from ragcds.select import needs
+
+    s = one_section("1.1.4.1", "IV Fluids", (
+        "Management\nIf no improvement\n- Transfuse\n10 ml/kg slowly (over 3 hours)\n- Start refeeding"))
+    blocks = [b for b in s.blocks if b.kind != "heading"]
+    dose = next(b for b in blocks if b.text.startswith("10 ml/kg"))
+    assert [b.text for b in needs(blocks, dose)] == ["Transfuse"]
+    assert needs(blocks, next(b for b in blocks if b.text == "Start refeeding")) == []
