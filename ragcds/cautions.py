@@ -1,7 +1,8 @@
-"""Reviewed cautions shown beside doubtful printed doses (``ragcds/data/cautions.tsv``).
+"""Reviewed cautions shown beside doubtful printed lines (``ragcds/data/cautions.tsv``).
 
-The UCG prints a few doses that a reviewer doubts: a unit that looks misprinted ("Child: 10 mg/Kg per dose" of
-digoxin, where the rest of the line is in micrograms), two table columns interleaved on one line. ragcds never
+The UCG prints a few lines that a reviewer doubts: a unit that looks misprinted ("Child: 10 mg/Kg per dose" of
+digoxin, where the rest of the line is in micrograms), two table columns interleaved on one line, an instruction
+missing its "not" ("If cervical ripening, proceed to cesarean section"), a note printed in another section. ragcds never
 alters the book's text; it shows the caution under the line, marked as its own, naming no dose itself. Each
 row names the PDF page and how the line reads; a corrected edition that no longer prints it simply matches
 nothing.
