@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ragcds.clinical import stems
 from ragcds.population import Population, question_population
 
 # Part of a section → the words that ask for it. Order matters: it is the order parts are answered in.
@@ -85,8 +86,6 @@ _NEGATIVE_TEST = re.compile(
 
 def negative_tests(question: str) -> frozenset[str]:
     """The stems of what tested negative in the question ("malaria" for "The malaria RDT is negative")."""
-    from ragcds.clinical import stems
-
     return frozenset(s for m in _NEGATIVE_TEST.finditer(question) if m.group("what").lower() not in _NOT_A_CONDITION
                      for s in stems(m.group("what")))
 

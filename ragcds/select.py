@@ -221,10 +221,8 @@ def needs(blocks: list[Block], block: Block, depth: int = 3) -> list[Block]:
     out: list[Block] = []
     cur = block
     for _ in range(depth):
-        if not (CONTINUES.match(cur.text) or _dose_of_the_line_before(blocks, cur)):
-            break
         before = [b for b in blocks if b.order < cur.order and b.subhead == cur.subhead and b.kind != "heading"]
-        if not before:
+        if not before or not (CONTINUES.match(cur.text) or _doses(cur, before[-1])):
             break
         cur = before[-1]
         out.append(cur)
@@ -249,14 +247,11 @@ def other_populations(blocks: list[Block], block: Block, depth: int = 3) -> list
     return out
 
 
-def _dose_of_the_line_before(blocks: list[Block], block: Block) -> bool:
+def _doses(block: Block, prev: Block) -> bool:
     """A line that opens with a dose ("10 ml/kg slowly (over 3 hours)") gives the dose of a short instruction just
     before it with none ("Transfuse"): shown alone it reads as another drug's dose."""
-    m = clinical.DOSE_RE.match(block.text.strip())
-    if m is None:
-        return False
-    before = [b for b in blocks if b.order < block.order and b.subhead == block.subhead and b.kind != "heading"]
-    return bool(before) and len(before[-1].text) <= 30 and not clinical.has_dose(before[-1].text)
+    return (clinical.DOSE_RE.match(block.text.strip()) is not None and len(prev.text) <= 30
+            and not clinical.has_dose(prev.text))
 
 
 LEAD_IN = re.compile(r"^(if|when|where|for|unless|after|before|in|once|while)\b|:$", re.I)
