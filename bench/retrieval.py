@@ -40,13 +40,15 @@ def variants(base):
     """Retrieval settings compared: the hybrid before issue 10, the new one, and the new one less each part."""
     r = dataclasses.replace
     before = r(base, unit_weight=0.0, section_weight=0.0, hub_weight=0.0, lexicon=False, strip_measurements=False,
-               named_weight=0.0, bm25_weight=1.0, population_factor=1.0)
+               named_weight=0.0, bm25_weight=1.0, population_factor=1.0, coverage_weight=0.0)
     return {
         "hybrid before (chunk RRF)": before,
         "hybrid new": base,
-        "new without section level": r(base, unit_weight=0.0, section_weight=0.0, named_weight=0.0),
+        "new without section level": r(base, unit_weight=0.0, section_weight=0.0, named_weight=0.0,
+                                       coverage_weight=0.0),
         "new without section units": r(base, unit_weight=0.0),
         "new without named sections": r(base, named_weight=0.0),
+        "new without word coverage": r(base, coverage_weight=0.0),
         "new without population demotion": r(base, population_factor=1.0),
         "new without hubness": r(base, hub_weight=0.0),
         "new without lexicon": r(base, lexicon=False),
@@ -84,6 +86,8 @@ def ragcds_rows(index: Path, sets: dict) -> tuple[dict, dict, object]:
             tables[label][name] = retrieval_table(qs, [[h.chunk.pdf_pages for h in r.hits] for r in res])
             firsts = [section_rank(q, r) for q, r in zip(qs, res, strict=True)]
             sections[label][name] = {f"section@{k}": sum(1 for f in firsts if f and f <= k) / len(qs) for k in (1, 5)}
+            vignettes = [f for q, f in zip(qs, firsts, strict=True) if q.kind == "vignette"]
+            sections[label][name]["vignettes@1"] = sum(1 for f in vignettes if f == 1) / max(len(vignettes), 1)
     return tables, sections, base
 
 
@@ -156,10 +160,11 @@ def main() -> None:
     print(f"settings chosen on {CHOSEN_ON}.jsonl, reported on {REPORTED_ON}.jsonl")
     print_tables(tables, sets)
     print("\n### gold section in Retrieval.sections (section-level ranking)\n")
-    print("| retriever | " + " | ".join(f"{n} section@{k}" for n in sets for k in (1, 5)) + " |")
-    print("|---|" + "---|" * (2 * len(sets)))
+    cols = ["section@1", "section@5", "vignettes@1"]
+    print("| retriever | " + " | ".join(f"{n} {c}" for n in sets for c in cols) + " |")
+    print("|---|" + "---|" * (len(cols) * len(sets)))
     for label, s in sections.items():
-        print(f"| {label} | " + " | ".join(f"{s[n][f'section@{k}']:.3f}" for n in sets for k in (1, 5)) + " |")
+        print(f"| {label} | " + " | ".join(f"{s[n][c]:.3f}" for n in sets for c in cols) + " |")
     ms = latency_ms(retriever, [q.question for qs in sets.values() for q in qs])
     p50, p95 = statistics.median(ms), statistics.quantiles(ms, n=20)[-1]
     top = retriever.retrieve(README_QUESTION, k=5).sections[0]

@@ -65,6 +65,9 @@ class RetrieveSettings:
     hub_weight: float = 0.5  # dense score minus this × hubness (CSLS-style local scaling)
     lexicon: bool = True  # expand lay words with the guideline's clinical terms (ragcds/data/lexicon.tsv)
     strip_measurements: bool = True  # BM25 ignores a presentation's vitals and ages ("pulse 130", "39.8 °C")
+    coverage_weight: float = 0.3  # section level: the top sections re-scored by the question words they hold
+    coverage_size_exponent: float = 0.1  # ... per (chunks in the section) ** this
+    coverage_top: int = 5  # ... this many
     sections_listed: int = 10  # sections kept in a Retrieval's section ranking (at least k)
 
 

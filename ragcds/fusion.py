@@ -84,6 +84,34 @@ def fuse(dense: np.ndarray, bm25: np.ndarray, unit_dense: np.ndarray | None, chu
     return final, section
 
 
+def word_coverage(holders: Sequence[np.ndarray], n_docs: int, members: Sequence[np.ndarray]) -> np.ndarray:
+    """For each candidate section (``members``: a boolean mask over the chunks, true for those of it and its
+    sub-sections), the share of the question's word weight its text holds: Σ idf of the question's words found
+    in it / Σ idf of them all (``holders``: the rows of the chunks holding each word; idf = log(n_docs / (1 +
+    holders)), at least 0)."""
+    idf = np.array([max(np.log(n_docs / (1 + len(h))), 0.0) for h in holders])
+    total = float(idf.sum())
+    if total <= 0:
+        return np.zeros(len(members))
+    found = np.array([[bool(m[h].any()) for h in holders] for m in members], dtype=np.float64)
+    return found @ idf / total
+
+
+def coverage_rerank(section: np.ndarray, rows: Sequence[int], coverage: np.ndarray, sizes: Sequence[int],
+                    weight: float, size_exponent: float) -> np.ndarray:
+    """Section scores with the candidates ``rows`` (the top of the ranking) re-scored by how much of the
+    question their text covers: ``S_i + weight × S_top × coverage_i / size_i ** size_exponent`` (``size``: the
+    candidate's chunks, so a long general section does not win by length alone). Only adds, so the candidates
+    stay above every other section: a presentation meets the section that describes all its findings, not
+    only the one whose single passage is closest."""
+    out = section.copy()
+    if len(rows) and weight:
+        rows = np.asarray(rows)
+        per_size = np.asarray(coverage) / np.maximum(np.asarray(sizes, dtype=np.float64), 1.0) ** size_exponent
+        out[rows] = section[rows] + weight * section[rows[0]] * per_size
+    return out
+
+
 class NamedSections:
     """Which sections a question names: a title (or one of its ``/``-alternatives, ``Complicated/Severe
     Malaria`` → ``Severe Malaria``) whose stemmed words stand together in the question. Only the most specific

@@ -12,7 +12,16 @@ import numpy as np
 
 from ragcds.config import RetrieveSettings
 from ragcds.errors import CorruptIndex, EmptyQuestion
-from ragcds.fusion import NamedSections, best_per_group, fuse, named_boost, ranks_of, rrf_ranks
+from ragcds.fusion import (
+    NamedSections,
+    best_per_group,
+    coverage_rerank,
+    fuse,
+    named_boost,
+    ranks_of,
+    rrf_ranks,
+    word_coverage,
+)
 from ragcds.index import store
 from ragcds.index.embedders import Embedder, load_query_embedder
 from ragcds.index.sections import SectionIndex
@@ -135,6 +144,7 @@ class HybridRetriever:
         self._vectors: np.ndarray | None = None
         self._named: NamedSections | None = None
         self._populations: list[Population] | None = None
+        self._subtrees: dict[int, np.ndarray] = {}
         units = {u.section: i for i, u in enumerate(self.sections.units)} if self.sections else {}
         names = list(units) or list(dict.fromkeys(c.section for c in index.chunks))
         self._section_names = names
@@ -270,6 +280,7 @@ class HybridRetriever:
         demote = self._population_conflicts(q) if s.population_factor < 1 else None
         final, section = fuse(dense, bm25, unit, self._chunk_unit, len(self._section_names), s, named,
                               self._section_names, demote)
+        section = self._rerank_sections(section, q)
         order = np.argsort(-final, kind="stable")
         hits = tuple(
             Hit(rank=r, chunk=self.chunks[d], score=float(final[d]), dense=float(cos[d]),
@@ -291,6 +302,28 @@ class HybridRetriever:
             top_dense=float(raw_cos.max()) if len(raw_cos) else 0.0,
             top_bm25=float(raw_bm25.max()) if len(raw_bm25) else 0.0, sections=sections,
         )
+
+    def _rerank_sections(self, section: np.ndarray, question: str) -> np.ndarray:
+        """The top sections re-scored by the share of the question's words their own text holds
+        (fusion.coverage_rerank); the chunk ranking is left as fused."""
+        s = self.settings
+        rows = [int(i) for i in np.argsort(-section, kind="stable")[: s.coverage_top] if section[i] > 0]
+        if not s.coverage_weight or not rows:
+            return section
+        lexical = self.index.lexical
+        members = [self._subtree(r) for r in rows]
+        cover = word_coverage(lexical.postings(question), lexical.num_docs, members)
+        return coverage_rerank(section, rows, cover, [int(m.sum()) for m in members], s.coverage_weight,
+                               s.coverage_size_exponent)
+
+    def _subtree(self, row: int) -> np.ndarray:
+        """Mask over the chunks: true for those of a section and its sub-sections (kept once computed)."""
+        got = self._subtrees.get(row)
+        if got is None:
+            name = self._section_names[row]
+            units = [i for i, n in enumerate(self._section_names) if n == name or n.startswith(name + ".")]
+            got = self._subtrees[row] = np.isin(self._chunk_unit, units)
+        return got
 
     def _population_conflicts(self, question: str) -> np.ndarray | None:
         qpop = question_population(question)

@@ -104,7 +104,8 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
             if sum(len(x.text) + _OVERHEAD for x in urgent + group) <= budget // 3:
                 urgent += [x for x in group if x not in urgent]
     left = budget - sum(len(b.text) + _OVERHEAD for b in urgent)
-    chosen = urgent + _fill([b for b in blocks if b not in urgent], scores, left, SEVERE_SUBPART if severe else None)
+    chosen = urgent + _fill([b for b in blocks if b not in urgent], scores, left, SEVERE_SUBPART if severe else None,
+                            keep_best=part != "management")
     return without_dangling_lead_ins(blocks, sorted(chosen, key=lambda b: b.order)), len(chosen) < len(blocks)
 
 
@@ -179,8 +180,8 @@ def _caption(block: Block, nxt: Block | None) -> bool:
             and not clinical.has_dose(block.text))
 
 
-def _fill(blocks: list[Block], scores: dict[int, float], budget: int, first: re.Pattern[str] | None = None
-          ) -> list[Block]:
+def _fill(blocks: list[Block], scores: dict[int, float], budget: int, first: re.Pattern[str] | None = None,
+          keep_best: bool = True) -> list[Block]:
     """The best sub-part from its start (a list or a table is read top-down), then the best other blocks; when no
     other block matches the question, the part read on from its start instead (the book's order: the first
     measures before the adjuncts)."""
@@ -189,14 +190,8 @@ def _fill(blocks: list[Block], scores: dict[int, float], budget: int, first: re.
         groups[b.subhead].append(b)
     ranked = sorted(groups.values(), key=lambda g: (not (first and first.search(g[0].subhead)),
                                                     -max(scores[b.order] for b in g), g[0].order))
-    chosen: list[Block] = []
-    left = budget
-    for b in ranked[0] if ranked else []:
-        cost = len(b.text) + _OVERHEAD
-        if cost > left:
-            break
-        chosen.append(b)
-        left -= cost
+    chosen = _top_down(ranked[0], scores, budget, keep_best) if ranked else []
+    left = budget - sum(len(b.text) + _OVERHEAD for b in chosen)
     leads = {lead_in(blocks, b) for b in blocks} - {None}  # shown only with an item they lead into
     rest = sorted((b for b in blocks if b not in chosen and b not in leads), key=lambda b: (-scores[b.order], b.order))
     matching = [b for b in rest if scores[b.order] > 0]
@@ -209,6 +204,27 @@ def _fill(blocks: list[Block], scores: dict[int, float], budget: int, first: re.
         elif not matching:
             break  # read in order: never skip a line to show a later one
     return sorted(chosen, key=lambda b: b.order)
+
+
+def _top_down(group: list[Block], scores: dict[int, float], budget: int, keep_best: bool) -> list[Block]:
+    """A sub-part read from its start while it fits; when it does not fit whole, its best-matching line is kept
+    in ("Taking … carbamazepine, … phenytoin, … rifampicin" among a contraindication list the budget cuts)."""
+    best = max(group, key=lambda b: (scores[b.order], -b.order))
+    sure = [x for x in dict.fromkeys([*needs(group, best), best])] if keep_best and scores[best.order] > 0 else []
+    reserved = sum(len(x.text) + _OVERHEAD for x in sure)
+    if sum(len(b.text) + _OVERHEAD for b in group) <= budget or reserved > budget:
+        sure, reserved = [], 0
+    chosen: list[Block] = []
+    left = budget - reserved
+    for b in group:
+        if b in sure:
+            continue
+        cost = len(b.text) + _OVERHEAD
+        if cost > left:
+            break
+        chosen.append(b)
+        left -= cost
+    return sorted(chosen + sure, key=lambda b: b.order)
 
 
 # a line that continues the one before it and reads wrong alone ("Child: 25 mg/kg per dose", "Then once a day")

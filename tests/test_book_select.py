@@ -459,3 +459,21 @@ def test_a_line_opening_with_a_dose_is_shown_with_the_short_instruction_it_doses
     dose = next(b for b in blocks if b.text.startswith("10 ml/kg"))
     assert [b.text for b in needs(blocks, dose)] == ["Transfuse"]
     assert needs(blocks, next(b for b in blocks if b.text == "Start refeeding")) == []
+
+
+def test_a_list_the_budget_cuts_keeps_its_best_matching_line_but_a_management_is_read_in_order():
+    """A contraindication list read from its start must not lose the one line that names the patient's drugs;
+    a management part keeps the book's order (first measures before a later line that matches better)."""
+    s = one_section("15.2.4", "Progestogen-Only Pill (POP)", (
+        "Pills with a very low dose of a progestin.\nContraindications\n"
+        "- Breast or genital malignancy (known or suspected)\n- Pregnancy (known or suspected)\n"
+        "- Breast cancer >5 years ago, and it has not recurred\n- Severe liver disease, infection, or tumor\n"
+        "- Taking carbamazepine, phenytoin or rifampicin: these reduce the effectiveness of POPs\n"
+        "- Undiagnosed vaginal bleeding\n"
+        "Management\n- Correct precipitating factors and empty the gut\n- Give oral lactulose every 8 hours\n"
+        "- Screen patients on rifampicin or phenytoin for varices by endoscopy"))
+    q = "A woman taking rifampicin, phenytoin or carbamazepine: which methods should she avoid?"
+    texts = [b.text for b in select_part(s, "intro", q, 180)[0]]
+    assert any("carbamazepine" in t for t in texts) and texts[0].startswith("Breast or genital")
+    managed = [b.text for b in select_part(s, "management", q, 110)[0]]
+    assert managed == ["Correct precipitating factors and empty the gut", "Give oral lactulose every 8 hours"]

@@ -18,6 +18,7 @@ from ragcds.index.sections import HUBNESS_FILE, UNITS_FILE, VECTORS_FILE, hubnes
 from ragcds.ingest.chunk import Chunk
 from ragcds.lexicon import Lexicon, strip_measurements
 from ragcds.population import conflicts, question_population, section_population
+from ragcds.fusion import coverage_rerank, word_coverage
 from ragcds.retrieve import HybridRetriever, NamedSections, fuse, named_boost, ranks_of, rrf_ranks
 from tests.fakes import FakeEmbedder
 from tests.pdfgen import make_guideline_pdf
@@ -81,6 +82,30 @@ def test_fuse_lifts_chunks_of_the_section_whose_unit_matches():
     on = RetrieveSettings(unit_weight=3.0, section_weight=3.0)
     final, section = fuse(dense, bm25, unit, chunk_unit, 2, on)
     assert np.argmax(final) == 1 and np.argmax(section) == 1
+
+
+def test_word_coverage_weighs_rare_words_and_counts_each_once():
+    n = 100
+    rare, common = np.array([3]), np.arange(10, 70)  # idf log(100/2) vs log(100/61)
+    a = np.zeros(n, bool)
+    a[[3, 70]] = True  # holds the rare word only
+    b = np.zeros(n, bool)
+    b[[10, 11, 12]] = True  # holds the common word (three times) only
+    cover = word_coverage([rare, common], n, [a, b])
+    idf = np.array([np.log(100 / 2), np.log(100 / 61)])
+    assert cover.tolist() == pytest.approx([idf[0] / idf.sum(), idf[1] / idf.sum()])
+    assert word_coverage([np.arange(n)], n, [a]).tolist() == [0.0]  # a word in every chunk weighs nothing
+    assert word_coverage([], n, [a, b]).tolist() == [0.0, 0.0]
+
+
+def test_coverage_rerank_reorders_only_the_candidates_and_discounts_size():
+    section = np.array([0.030, 0.029, 0.028, 0.010])
+    out = coverage_rerank(section, [0, 1, 2], np.array([0.1, 0.9, 0.2]), [2, 2, 2], 0.3, 0.1)
+    assert np.argsort(-out).tolist() == [1, 0, 2, 3]  # row 1 covers the question; row 3 stays last
+    assert out[3] == section[3] and (out[:3] >= section[:3]).all()
+    big = coverage_rerank(section, [0, 1], np.array([0.1, 0.5]), [1, 10**9], 0.3, 0.1)
+    assert np.argmax(big) == 0  # a huge section's coverage is discounted by its size
+    assert coverage_rerank(section, [0, 1], np.array([0.0, 1.0]), [1, 1], 0.0, 0.1).tolist() == section.tolist()
 
 
 def test_named_sections_most_specific_multiword_title_only():
@@ -166,6 +191,18 @@ def test_hybrid_retrieval_lists_sections_best_first(fake_index):
     assert res.sections[0].best_rank >= 1 and len(res.hits) == 5
     assert [h.rank for h in res.hits] == [1, 2, 3, 4, 5]
     assert all(a.score >= b.score for a, b in zip(res.hits, res.hits[1:], strict=False))
+
+
+def test_word_coverage_moves_the_section_that_holds_every_finding_first(fake_index):
+    r = HybridRetriever.open(fake_index, FakeEmbedder(64))
+    rows = {n: i for i, n in enumerate(r._section_names)}
+    section = np.zeros(len(rows))
+    section[[rows["2.1.1"], rows["1.2.1"], rows["1.1.2"], rows["2.2.1"]]] = [0.033, 0.032, 0.031, 0.030]
+    question = "sunken eyes and a slow skin pinch"  # words only §1.1.2 Dehydration's table holds
+    out = r._rerank_sections(section, question)
+    assert int(np.argmax(out)) == rows["1.1.2"]
+    assert np.argsort(-out)[:4].tolist() == [rows["1.1.2"], rows["2.1.1"], rows["1.2.1"], rows["2.2.1"]]
+    assert r._subtree(rows["2.2"]).sum() == 3  # §2.2 with its sub-sections §2.2.1 and §2.2.1.1
 
 
 def test_old_format_and_missing_section_files_are_refused_with_a_rebuild_hint(fake_index):

@@ -55,6 +55,17 @@ class LexicalIndex:
             return np.zeros(self.model.scores["num_docs"], dtype=np.float32)
         return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
 
+    @property
+    def num_docs(self) -> int:
+        return int(self.model.scores["num_docs"])
+
+    def postings(self, query: str) -> list[np.ndarray]:
+        """The rows of the chunks holding each distinct known word of ``query`` (numbers left out: a pulse or a
+        temperature names no condition), one array per word."""
+        vocab, ptr, rows = self.model.vocab_dict, self.model.scores["indptr"], self.model.scores["indices"]
+        ids = [vocab[t] for t in dict.fromkeys(tokenize(query)) if t in vocab and not t[0].isdigit()]
+        return [rows[ptr[i]:ptr[i + 1]] for i in ids]
+
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         s = self.scores(query)
         k = min(k, len(s))
