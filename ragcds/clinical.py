@@ -202,6 +202,10 @@ def is_management_heading(line: str) -> bool:
 # the book telling to refer at once ("refer the patient immediately to …", "Refer URGENTLY", "urgent referral")
 URGENT_REFERRAL_RE = re.compile(r"\b(refer\w*(?: \w+){0,4} (urgently|immediately|at once)|urgent\w* refer\w*|"
                                 r"immediate\w* refer\w*)", re.I)
+# "Refer to section 16…", "Refer to NTLP manual", "(Refer to section on care of the mother and baby immediately":
+# a pointer to another text, not a patient's referral
+DOCUMENT_POINTER_RE = re.compile(r"\brefer to (the )?([\w/()-]+ ){0,7}?(manual|guidelines?|sections?|tables?|chapters?|"
+                                 r"annex\w*|appendix|protocols?|policy|page)\b", re.I)
 BULLET_RE = re.compile(r"^\s*([~•\-–—»¾*▪◦]|o|[frwy](?=\s+[A-Z]))\s+")
 SENTENCE_END_RE = re.compile(r"[.:;!?)]\s*$")
 # Level-of-care codes of the treatment tables (HC2 … NR) and the tables' header lines: shown to nobody,

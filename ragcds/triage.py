@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ragcds import clinical
-from ragcds.book import BookSection
+from ragcds.book import Block, BookSection
 from ragcds.files import package_data, table_rows
 from ragcds.population import CHILD, Population, young_infant
+from ragcds.select import lead_in
 
 LEVELS = ("routine", "urgent", "emergency")  # ascending
 WHO = ("any", "child", "infant", "adult", "pregnancy")  # whom a danger sign is read for
@@ -205,7 +206,7 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
     # the section's opening: its first lines of text (not a chart's classification cells further down)
     opening = {b.order for b in [b for b in section.blocks if b.part == "intro" and b.kind != "heading"][:OPENING]}
     for b in section.blocks:
-        if b.kind == "heading":
+        if b.kind == "heading" or clinical.DOCUMENT_POINTER_RE.search(b.text):
             continue
         cite = f"§{section.number} {section.title}, p. {b.printed_page}"
         if _EMERGENCY_SECTION.search(b.text) and (b.part == "intro" or _calls_it_an_emergency(b.text, section.title)):
@@ -215,10 +216,11 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
             severe_said = True
             out.append(Reason(_said(section.title, b.text, _SEVERE_CONDITION), "urgent", cite, "section"))
         elif (confident and b.part in ("management", "referral") and _REFER_AT_ONCE.search(b.text)
-              and not _CONDITIONAL.search(b.text)):
+              and not _CONDITIONAL.search(b.text) and not _depends_on_a_condition(section, b)):
             out.append(Reason(f"{section.title}: the guideline refers at once", "emergency",
                               f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d", "section"))
-        elif confident and b.part in ("management", "referral") and _REFER_INSTRUCTION.match(b.text):
+        elif (confident and b.part in ("management", "referral") and _REFER_INSTRUCTION.match(b.text)
+              and not _depends_on_a_condition(section, b)):
             out.append(Reason(f"{section.title}: the guideline's management is referral", "urgent",
                               f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d", "section"))
         elif clinical.URGENT_REFERRAL_RE.search(b.text) or _EMERGENCY_WORD.search(b.text):
@@ -227,6 +229,13 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
                 said = f"{cite}: \u201c{_before_dose(b.text, 120)}\u201d"
                 out.append(Reason(", ".join(shared[:4]), "urgent", said, "section"))
     return out[:3]
+
+
+def _depends_on_a_condition(section: BookSection, block: Block) -> bool:
+    """A referral under a condition that leads into it ("If effusion persists >6 weeks:" / "Refer to ENT"): the
+    condition, not the referral, is the management's rule."""
+    lead = lead_in(section.blocks, block)
+    return lead is not None and _CONDITIONAL.match(lead.text.strip()) is not None
 
 
 # the lowest level of care at which a section's treatment table lists a treatment, from which a presentation

@@ -12,13 +12,13 @@ import pytest
 
 from ragcds.config import RetrieveSettings
 from ragcds.errors import CorruptIndex, StaleIndex
+from ragcds.fusion import coverage_rerank, word_coverage
 from ragcds.index import store
 from ragcds.index.build import build_index
 from ragcds.index.sections import HUBNESS_FILE, UNITS_FILE, VECTORS_FILE, hubness, section_units, split_blocks
 from ragcds.ingest.chunk import Chunk
 from ragcds.lexicon import Lexicon, strip_measurements
 from ragcds.population import conflicts, question_population, section_population
-from ragcds.fusion import coverage_rerank, word_coverage
 from ragcds.retrieve import HybridRetriever, NamedSections, fuse, named_boost, ranks_of, rrf_ranks
 from tests.fakes import FakeEmbedder
 from tests.pdfgen import make_guideline_pdf

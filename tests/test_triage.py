@@ -96,6 +96,18 @@ def test_a_management_that_is_referral_counts_only_when_the_section_is_resolved_
     assert level(q, glue.section("21.1.5"), confident=False) == "routine"
 
 
+def test_a_referral_under_a_condition_or_to_another_text_is_not_the_management():
+    def glue(management: str):
+        return Book([Chunk("g1", "21.1.5", "Glue Ear", ("21",), "", (990,), ("941",),
+                           f"Fluid in the middle ear.\nManagement\n{management}")]).section("21.1.5")
+    q = "A 5-year-old does not respond in class; both eardrums look dull."
+    assert level(q, glue("If effusion persists >6 weeks:\n- Refer to an ENT specialist"), True) == "routine"
+    assert level(q, glue("Give the drops\n- Refer to an ENT specialist"), True) == "urgent"
+    pointer = "- Refer to the National Tuberculosis and Leprosy Programme (NTLP) manual 2016 for more details"
+    assert level(q, glue(pointer), True) == "routine"
+    assert level(q, glue("- (Refer to section on care of the mother and baby immediately)"), True) == "routine"
+
+
 def test_severe_counts_in_the_sections_opening_not_in_a_chart_cell_further_down():
     rows = "\n".join(f"- Sign {i}" for i in range(6))
     chart = Book([Chunk("c1", "17.2.3", "Check for Diarrhoea", ("17",), "", (811,), ("812",),
