@@ -195,6 +195,24 @@ def _headings_without_content_as_text(blocks: list[Block]) -> list[Block]:
     return out
 
 
+def without_foreign_headings(blocks: list[Block], names: str) -> list[Block]:
+    """The blocks less a part heading that names a condition this section never mentions: the book's layout
+    template leaves "Management of pneumonia" over the tables of §6.5.4.3 Hepatic Encephalopathy and "Management
+    of stable angina" over §4.1.8–§4.1.10. It still ends the sub-part before it: its lines have no sub-heading
+    ("Screen patients with liver cirrhosis …" is not under "If referral delays")."""
+    own = clinical.stems(names)
+    foreign = set()
+    for b in blocks:
+        subject = clinical.stems(clinical.heading_subject(b.text)) if b.kind == "heading" else set()
+        if subject and not subject & own and not subject & clinical.stems(
+                " ".join(x.text for x in blocks if x.text != b.text)):
+            foreign.add(b.text.rstrip(":"))
+    if not foreign:
+        return blocks
+    kept = [b for b in blocks if not (b.kind == "heading" and b.text.rstrip(":") in foreign)]
+    return [replace(b, subhead="" if b.subhead in foreign else b.subhead, order=i) for i, b in enumerate(kept)]
+
+
 def read_page_lines(version_dir: Path | None) -> dict[int, frozenset[str]]:
     """pdf page → its cleaned lines, from the version's pages.jsonl ({} when absent)."""
     path = Path(version_dir) / "pages.jsonl" if version_dir else None
@@ -238,7 +256,8 @@ class Book:
         if s is not None and not s.blocks:
             with self._lock:
                 if not s.blocks:
-                    s.blocks = build_blocks(s.chunks, self._page_lines)
+                    s.blocks = without_foreign_headings(build_blocks(s.chunks, self._page_lines),
+                                                        " ".join((s.title, *s.heading_path)))
         return s
 
     def parent(self, number: str) -> str | None:

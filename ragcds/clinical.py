@@ -193,6 +193,14 @@ def part_of_heading(line: str) -> str | None:
     return None
 
 
+def heading_subject(line: str) -> str:
+    """What a part heading names ("Management of pneumonia" → "pneumonia"); "" for a bare part heading."""
+    if part_of_heading(line) is None:
+        return ""
+    m = _PART_OF.match(_bare(line))
+    return m.group(0)[len(m.group("head")):].strip().split(" ", 1)[-1] if m else ""
+
+
 def is_management_heading(line: str) -> bool:
     return part_of_heading(line) == "management"
 

@@ -477,3 +477,21 @@ def test_a_list_the_budget_cuts_keeps_its_best_matching_line_but_a_management_is
     assert any("carbamazepine" in t for t in texts) and texts[0].startswith("Breast or genital")
     managed = [b.text for b in select_part(s, "management", q, 110)[0]]
     assert managed == ["Correct precipitating factors and empty the gut", "Give oral lactulose every 8 hours"]
+
+
+def test_a_template_heading_naming_a_condition_the_section_never_mentions_is_dropped():
+    """The layout template prints "Management of pneumonia" over §6.5.4.3's tables (PDF pp. 504-505): it heads
+    nothing there, and the lines after it are under no sub-heading (not under "If referral delays")."""
+    s = one_section("6.5.4.3", "Hepatic Encephalopathy (HE)", (
+        "Confusion in liver disease with ascites.\nManagement\nManagement of pneumonia\n- Empty the gut\n"
+        "- Give lactulose\n"
+        "If referral delays\n- Give metronidazole\nManagement of pneumonia\n- Screen for varices\n"
+        "Management of ascites\n- Restrict salt"))
+    heads = [b.text for b in s.blocks if b.kind == "heading"]
+    assert "Management of pneumonia" not in heads and "Management of ascites" in heads  # the section names ascites
+    by_text = {b.text: b for b in s.blocks}
+    assert by_text["Empty the gut"].subhead == "" and by_text["Screen for varices"].subhead == ""
+    assert by_text["Give metronidazole"].subhead == "If referral delays"
+    assert [b.order for b in s.blocks] == list(range(len(s.blocks)))
+    own = one_section("5.2.9.3", "Pneumonia in Children > 5 years", "Management of pneumonia\n- Give amoxicillin")
+    assert own.blocks[0].text == "Management of pneumonia" and own.blocks[0].kind == "heading"
