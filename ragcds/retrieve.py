@@ -280,7 +280,7 @@ class HybridRetriever:
         demote = self._population_conflicts(q) if s.population_factor < 1 else None
         final, section = fuse(dense, bm25, unit, self._chunk_unit, len(self._section_names), s, named,
                               self._section_names, demote)
-        section = self._rerank_sections(section, q)
+        section = self._rerank_sections(section, q, named)
         order = np.argsort(-final, kind="stable")
         hits = tuple(
             Hit(rank=r, chunk=self.chunks[d], score=float(final[d]), dense=float(cos[d]),
@@ -303,12 +303,13 @@ class HybridRetriever:
             top_bm25=float(raw_bm25.max()) if len(raw_bm25) else 0.0, sections=sections,
         )
 
-    def _rerank_sections(self, section: np.ndarray, question: str) -> np.ndarray:
+    def _rerank_sections(self, section: np.ndarray, question: str, named: np.ndarray | None = None) -> np.ndarray:
         """The top sections re-scored by the share of the question's words their own text holds
-        (fusion.coverage_rerank); the chunk ranking is left as fused."""
+        (fusion.coverage_rerank); the chunk ranking is left as fused. A section the question names that leads
+        the ranking keeps its place: the words around a name do not outvote it."""
         s = self.settings
         rows = [int(i) for i in np.argsort(-section, kind="stable")[: s.coverage_top] if section[i] > 0]
-        if not s.coverage_weight or not rows:
+        if not s.coverage_weight or not rows or (named is not None and named[rows[0]] > 0):
             return section
         lexical = self.index.lexical
         members = [self._subtree(r) for r in rows]

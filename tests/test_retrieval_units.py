@@ -203,6 +203,9 @@ def test_word_coverage_moves_the_section_that_holds_every_finding_first(fake_ind
     assert int(np.argmax(out)) == rows["1.1.2"]
     assert np.argsort(-out)[:4].tolist() == [rows["1.1.2"], rows["2.1.1"], rows["1.2.1"], rows["2.2.1"]]
     assert r._subtree(rows["2.2"]).sum() == 3  # §2.2 with its sub-sections §2.2.1 and §2.2.1.1
+    named = np.zeros(len(rows))
+    named[rows["2.1.1"]] = 1  # the question names the leading section: the words around the name do not outvote it
+    assert r._rerank_sections(section, question, named).tolist() == section.tolist()
 
 
 def test_old_format_and_missing_section_files_are_refused_with_a_rebuild_hint(fake_index):
