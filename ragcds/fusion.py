@@ -112,28 +112,40 @@ def coverage_rerank(section: np.ndarray, rows: Sequence[int], coverage: np.ndarr
     return out
 
 
+PREFIX_WORDS = 3  # the start of a title this long names it too
+
+
 class NamedSections:
     """Which sections a question names: a title (or one of its ``/``-alternatives, ``Complicated/Severe
-    Malaria`` → ``Severe Malaria``) whose stemmed words stand together in the question. Only the most specific
-    names count: ``severe malaria`` names §2.5.2.2, not also §2.5.2 ``Malaria``."""
+    Malaria`` → ``Severe Malaria``) whose stemmed words stand together in the question, or the first
+    PREFIX_WORDS or more words of a title ("summary of medical eligibility" for *Summary of Medical Eligibility
+    for Contraceptives*) when no whole title stands in the same words. Only the most specific names count:
+    ``severe malaria`` names §2.5.2.2, not also §2.5.2 ``Malaria``."""
 
     def __init__(self, titles: Sequence[str], min_words: int = 2):
         self.min_words = min_words
         self.names: list[list[tuple[str, ...]]] = []
-        self._by_first: dict[str, list[tuple[tuple[str, ...], int]]] = {}  # first word → (name, row)
+        # first word → (name, row, whole title?)
+        self._by_first: dict[str, list[tuple[tuple[str, ...], int, bool]]] = {}
         for row, t in enumerate(titles):
             bare = re.sub(r"\([^)]*\)", " ", t)  # "(Acute)", "(HE)": qualifiers and acronyms name nothing
             alts = {bare, *re.split(r"\s*/\s*|\s+or\s+", bare)}
-            self.names.append([n for n in {tuple(tokenize(a)) for a in alts} if len(n) >= self.min_words])
-            for n in self.names[-1]:
-                self._by_first.setdefault(n[0], []).append((n, row))
+            whole = {n for n in {tuple(tokenize(a)) for a in alts} if len(n) >= self.min_words}
+            starts = {n[:k] for n in whole for k in range(max(PREFIX_WORDS, self.min_words), len(n))} - whole
+            self.names.append(sorted(whole))
+            for n in whole:
+                self._by_first.setdefault(n[0], []).append((n, row, True))
+            for n in starts:
+                self._by_first.setdefault(n[0], []).append((n, row, False))
 
     def named(self, question: str) -> np.ndarray:
         """Length (in words) of the longest name of each section found in the question, 0 when unnamed; only
-        names not inside a longer found name are kept."""
+        names not inside a longer found name are kept, and a title's start only where no whole title stands."""
         q = tokenize(question)
-        spans = [(i, i + len(n), row) for i, word in enumerate(q) for n, row in self._by_first.get(word, ())
-                 if tuple(q[i:i + len(n)]) == n]  # (start, end, row)
+        found = [(i, i + len(n), row, whole) for i, word in enumerate(q)
+                 for n, row, whole in self._by_first.get(word, ()) if tuple(q[i:i + len(n)]) == n]
+        titled = {(a, b) for a, b, _, whole in found if whole}
+        spans = [(a, b, row) for a, b, row, whole in found if whole or (a, b) not in titled]
         out = np.zeros(len(self.names))
         for a, b, row in spans:
             if not any(a2 <= a and b <= b2 and (b2 - a2) > (b - a) for a2, b2, _ in spans):

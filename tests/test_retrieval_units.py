@@ -121,6 +121,15 @@ def test_named_sections_find_every_occurrence_and_keep_the_longest_name():
     assert names.named("malaria").tolist() == [0, 0, 0, 0]  # one word names nothing
 
 
+def test_the_start_of_a_long_title_names_it_unless_a_whole_title_stands_there():
+    names = NamedSections(["Summary of Medical Eligibility for Contraceptives", "Severe Acute Malnutrition",
+                           "Severe Acute Malnutrition in Infants Less than 6 Months"])
+    assert names.named("According to the UCG summary of medical eligibility, which methods?").tolist() == [3, 0, 0]
+    assert names.named("summary of medical").tolist() == [0, 0, 0]  # two words are not enough
+    assert names.named("a child with severe acute malnutrition").tolist() == [0, 3, 0]
+    assert names.named("severe acute malnutrition in infants less than 6 months").tolist() == [0, 0, 8]
+
+
 def test_numpy_gelu_is_the_exact_erf_gelu():
     import math
 
