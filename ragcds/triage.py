@@ -49,8 +49,11 @@ _CONDITIONAL = re.compile(r"\b(if|when|unless|in case|where|whenever)\b|(\bfor|:
 # reported on d2-c and dev; docs/policy.md)
 _SEVERE_CONDITION = re.compile(r"\b(severe|fatal\w*|high (fatality|mortality)|serious|life[- ]threat\w*|rapidly)\b",
                                re.I)
-_EMERGENCY_SECTION = re.compile(r"\b(medical emergency|threat to life|life[- ]threatening|surgical emergenc\w*|"
-                                r"is an emergency|an emergency (and|that) requires?)\b", re.I)
+# "(from mild) to life threatening" is a range, not this condition; a table's grade cell ("Severe Life-Threatening")
+# says nothing of the condition either: a sentence of four words at least
+_EMERGENCY_SECTION = re.compile(r"\b(medical emergency|threat to life|(?<!\bto )life[- ]threatening|"
+                                r"surgical emergenc\w*|is an emergency|an emergency (and|that) requires?)\b", re.I)
+_SENTENCE_WORDS = 4
 
 
 # a line anywhere in the section saying the condition itself is an emergency: "It is a medical emergency and
@@ -209,7 +212,8 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
         if b.kind == "heading" or clinical.DOCUMENT_POINTER_RE.search(b.text):
             continue
         cite = f"§{section.number} {section.title}, p. {b.printed_page}"
-        if _EMERGENCY_SECTION.search(b.text) and (b.part == "intro" or _calls_it_an_emergency(b.text, section.title)):
+        if (_EMERGENCY_SECTION.search(b.text) and len(b.text.split()) >= _SENTENCE_WORDS
+                and (b.part == "intro" or _calls_it_an_emergency(b.text, section.title))):
             level = "emergency" if confident else "urgent"
             out.append(Reason(_said(section.title, b.text, _EMERGENCY_SECTION), level, cite, "section"))
         elif confident and b.order in opening and _SEVERE_CONDITION.search(b.text) and not severe_said:

@@ -108,6 +108,17 @@ def test_a_referral_under_a_condition_or_to_another_text_is_not_the_management()
     assert level(q, glue("- (Refer to section on care of the mother and baby immediately)"), True) == "routine"
 
 
+def test_a_range_up_to_life_threatening_or_a_grade_cell_does_not_make_the_condition_an_emergency():
+    def arv(opening: str):
+        return Book([Chunk("a1", "3.1.7", "ARV Toxicity", ("3",), "", (284,), ("218",),
+                           f"{opening}\nManagement\n- Substitute the offending drug")]).section("3.1.7")
+    q = "A 45-year-old woman on AZT is breathless on walking; her haemoglobin is 6.5 g/dl."
+    assert level(q, arv("ARV drugs can cause a wide range of toxicities, from mild to life threatening."), True) \
+        != "emergency"
+    assert level(q, arv("Severe Life-Threatening"), True) != "emergency"
+    assert level(q, arv("Lactic acidosis is a life-threatening reaction to ARVs."), True) == "emergency"
+
+
 def test_severe_counts_in_the_sections_opening_not_in_a_chart_cell_further_down():
     rows = "\n".join(f"- Sign {i}" for i in range(6))
     chart = Book([Chunk("c1", "17.2.3", "Check for Diarrhoea", ("17",), "", (811,), ("812",),
