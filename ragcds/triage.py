@@ -36,7 +36,8 @@ _CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
 # a line that refers at once (clinical.URGENT_REFERRAL_RE) or speaks of an emergency (not "emergency
 # contraception", "for emergency use")
 _EMERGENCY_WORD = re.compile(r"\bemergency\b(?! (contracept|use))", re.I)
-_REFER_INSTRUCTION = re.compile(r"^(refer|admit)\b(?!.*\b(if|when|unless|in case)\b)", re.I)
+_REFER_INSTRUCTION = re.compile(r"^(refer|admit)\b(?!.*\b(if|when|unless|in case)\b)(?! (to )?(a |the )?specialist)",
+                                re.I)
 # a management line that refers at once, whatever the case ("Apply an eye shield …, and refer the patient
 # immediately to an Ophthalmologist"; "needs immediate referral"): the guideline treats the condition as an
 # emergency. A line with a condition anywhere ("Refer immediately if GCS worsens") or leading into a list of

@@ -103,6 +103,7 @@ def test_a_referral_under_a_condition_or_to_another_text_is_not_the_management()
     q = "A 5-year-old does not respond in class; both eardrums look dull."
     assert level(q, glue("If effusion persists >6 weeks:\n- Refer to an ENT specialist"), True) == "routine"
     assert level(q, glue("Give the drops\n- Refer to an ENT specialist"), True) == "urgent"
+    assert level(q, glue("Give the drops\n- Refer to specialist for disease modifying drugs"), True) == "routine"
     pointer = "- Refer to the National Tuberculosis and Leprosy Programme (NTLP) manual 2016 for more details"
     assert level(q, glue(pointer), True) == "routine"
     assert level(q, glue("- (Refer to section on care of the mother and baby immediately)"), True) == "routine"
