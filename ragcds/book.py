@@ -195,15 +195,17 @@ def _headings_without_content_as_text(blocks: list[Block]) -> list[Block]:
     return out
 
 
-def without_foreign_headings(blocks: list[Block], names: str) -> list[Block]:
+def without_foreign_headings(blocks: list[Block], names: str, shared: frozenset[str]) -> list[Block]:
     """The blocks less a part heading that names a condition this section never mentions: the book's layout
     template leaves "Management of pneumonia" over the tables of §6.5.4.3 Hepatic Encephalopathy and "Management
-    of stable angina" over §4.1.8–§4.1.10. It still ends the sub-part before it: its lines have no sub-heading
-    ("Screen patients with liver cirrhosis …" is not under "If referral delays")."""
+    of stable angina" over §4.1.8–§4.1.10 (only a heading the book prints in other sections too, ``shared``). It
+    still ends the sub-part before it: its lines have no sub-heading ("Screen patients with liver cirrhosis …"
+    is not under "If referral delays")."""
     own = clinical.stems(names)
     foreign = set()
     for b in blocks:
-        subject = clinical.stems(clinical.heading_subject(b.text)) if b.kind == "heading" else set()
+        subject = (clinical.stems(clinical.heading_subject(b.text))
+                   if b.kind == "heading" and b.text.rstrip(":") in shared else set())
         if subject and not subject & own and not subject & clinical.stems(
                 " ".join(x.text for x in blocks if x.text != b.text)):
             foreign.add(b.text.rstrip(":"))
@@ -240,6 +242,7 @@ class Book:
                 s = self._sections[c.section] = BookSection(c.section, c.title, tuple(c.heading_path), [])
             s.chunks.append(c)
         self._lock = threading.Lock()
+        self._shared: frozenset[str] | None = None
 
     @classmethod
     def of(cls, chunks: Sequence[Chunk], version_dir: Path | None = None) -> Book:
@@ -257,8 +260,22 @@ class Book:
             with self._lock:
                 if not s.blocks:
                     s.blocks = without_foreign_headings(build_blocks(s.chunks, self._page_lines),
-                                                        " ".join((s.title, *s.heading_path)))
+                                                        " ".join((s.title, *s.heading_path)), self._shared_headings())
         return s
+
+    def _shared_headings(self) -> frozenset[str]:
+        """Part headings naming a subject ("Management of pneumonia") that the book prints in more than one
+        section: the candidates for a layout template's leftovers (computed once)."""
+        if self._shared is None:
+            where: dict[str, set[str]] = {}
+            for s in self._sections.values():
+                for c in s.chunks:
+                    for line in c.text.splitlines():
+                        bare = line.strip().rstrip(":")
+                        if bare and len(bare) < 80 and clinical.heading_subject(bare):
+                            where.setdefault(bare, set()).add(s.number)
+            self._shared = frozenset(h for h, secs in where.items() if len(secs) > 1)
+        return self._shared
 
     def parent(self, number: str) -> str | None:
         """The nearest enclosing section: from the heading path, which places a misnumbered section where the

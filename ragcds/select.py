@@ -111,8 +111,8 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
 
 # a sub-heading the book gives the severe cases of a condition ("Severe HC4", "Life threatening HC4", "Severe
 # dehydration", "Management of severe malaria", "If severe"; not "If breathing <30/minute or severe chest in-drawing")
-SEVERE_SUBPART = re.compile(r"^(if (the )?(condition is )?)?((management|treatment) of )?(severe|life[- ]threat\w*)\b",
-                            re.I)
+SEVERE_SUBPART = re.compile(r"^(if (the )?(condition is )?)?((management|treatment) of )?(severe|life[- ]threat\w*|"
+                            r"first aid|acute|status|emergenc\w*|immediate\w*)\b", re.I)
 LIST_MAX = 8  # items a lead-in line ending with ':' is read with at most
 
 

@@ -381,6 +381,18 @@ def test_a_severe_presentation_reads_the_books_severe_sub_part_first_and_whole()
         "Severe HC4", "Ventilate")), "management", q, 120, severe=True)[0]][0] == "Mild to moderate HC3"
 
 
+def test_a_severe_presentation_reads_first_aid_or_the_acute_sub_part_first():
+    s = one_section("9.1.1", "Epilepsy", (
+        "Management\nGeneral principles\n- Start with a single anti-epileptic medicine\n"
+        "- Start with low doses and increase gradually according to response\n"
+        "First aid for acute seizure\n- DO NOT RESTRAIN or put anything in the mouth\n"
+        "- Protect person from injury\nPrevention\n- Avoid alcohol"))
+    q = "A man with known epilepsy is brought in fitting for 40 minutes. How should I treat him?"
+    severe = [b.subhead for b in select_part(s, "management", q, 110, severe=True)[0]]
+    assert severe[0] == "First aid for acute seizure"
+    assert [b.subhead for b in select_part(s, "management", q, 110)[0]][0] == "General principles"
+
+
 def test_a_wrapped_tail_in_lower_case_never_opens_a_part():
     """ "management of the anxiety disorder" ends the fluoxetine line; it is not a heading over "Or Sertraline"."""
     from ragcds.clinical import part_of_heading
@@ -481,17 +493,24 @@ def test_a_list_the_budget_cuts_keeps_its_best_matching_line_but_a_management_is
 
 def test_a_template_heading_naming_a_condition_the_section_never_mentions_is_dropped():
     """The layout template prints "Management of pneumonia" over §6.5.4.3's tables (PDF pp. 504-505): it heads
-    nothing there, and the lines after it are under no sub-heading (not under "If referral delays")."""
-    s = one_section("6.5.4.3", "Hepatic Encephalopathy (HE)", (
-        "Confusion in liver disease with ascites.\nManagement\nManagement of pneumonia\n- Empty the gut\n"
-        "- Give lactulose\n"
-        "If referral delays\n- Give metronidazole\nManagement of pneumonia\n- Screen for varices\n"
-        "Management of ascites\n- Restrict salt"))
+    nothing there, and the lines after it are under no sub-heading (not under "If referral delays"). Only a
+    heading the book prints in another section counts: one a section alone prints is its own."""
+    hepatic = ("Confusion in liver disease with ascites.\nManagement\nManagement of pneumonia\n- Empty the gut\n"
+               "- Give lactulose\nIf referral delays\n- Give metronidazole\nManagement of pneumonia\n"
+               "- Screen for varices\nManagement of ascites\n- Restrict salt\nManagement of hepatorenal crisis\n"
+               "- Refer")
+    pneumonia = "Lung infection.\nManagement of pneumonia\n- Give amoxicillin"
+    book = Book([Chunk("h", "6.5.4.3", "Hepatic Encephalopathy (HE)", ("6",), "", (504,), ("438",), hepatic),
+                 Chunk("p", "5.2.9.3", "Pneumonia in Children > 5 years", ("5",), "", (430,), ("364",), pneumonia),
+                 Chunk("q", "5.2.9.4", "Lung Abscess", ("5",), "", (433,), ("367",), "Management of ascites")])
+    s = book.section("6.5.4.3")
     heads = [b.text for b in s.blocks if b.kind == "heading"]
-    assert "Management of pneumonia" not in heads and "Management of ascites" in heads  # the section names ascites
+    # ascites is named in the section; the hepatorenal crisis heading is printed in this section only
+    assert "Management of pneumonia" not in heads
+    assert "Management of ascites" in heads and "Management of hepatorenal crisis" in heads
     by_text = {b.text: b for b in s.blocks}
     assert by_text["Empty the gut"].subhead == "" and by_text["Screen for varices"].subhead == ""
     assert by_text["Give metronidazole"].subhead == "If referral delays"
     assert [b.order for b in s.blocks] == list(range(len(s.blocks)))
-    own = one_section("5.2.9.3", "Pneumonia in Children > 5 years", "Management of pneumonia\n- Give amoxicillin")
-    assert own.blocks[0].text == "Management of pneumonia" and own.blocks[0].kind == "heading"
+    own = book.section("5.2.9.3")
+    assert own.blocks[1].text == "Management of pneumonia" and own.blocks[1].kind == "heading"
