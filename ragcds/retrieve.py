@@ -24,6 +24,7 @@ from ragcds.fusion import (
 )
 from ragcds.index import store
 from ragcds.index.embedders import Embedder, load_query_embedder
+from ragcds.index.lexical import tokenize
 from ragcds.index.sections import SectionIndex
 from ragcds.index.version import VersionData
 from ragcds.ingest.chunk import Chunk
@@ -80,8 +81,10 @@ class Retrieval:
     mode: str
     hits: tuple[Hit, ...]  # best first
     index_version: str = ""
-    top_dense: float = 0.0  # best cosine over the whole index (0 when dense was not run)
-    top_bm25: float = 0.0  # best BM25 score over the whole index (0 when BM25 was not run)
+    # best cosine of the question as asked over the whole index (0 when dense was not run); of its lay-word
+    # expansion when the question has no word the guideline never uses (then it decides nothing: policy.out_of_scope)
+    top_dense: float = 0.0
+    top_bm25: float = 0.0  # best BM25 score of the query BM25 ran (0 when it was not run)
     sections: tuple[SectionScore, ...] = ()  # section-level ranking, best first
 
     def top(self, k: int) -> list[Hit]:
@@ -246,9 +249,14 @@ class HybridRetriever:
         qs = [check_question(q) for q in questions]
         if mode == "hybrid":
             expanded = [self.expand(q) for q in qs]
-            vecs = self.embed_questions(list(dict.fromkeys(qs + expanded)))
-            row = {q: i for i, q in enumerate(dict.fromkeys(qs + expanded))}
-            return [self._hybrid(q, x, vecs[row[q]], vecs[row[x]], k) for q, x in zip(qs, expanded, strict=True)]
+            # the question as asked is embedded besides its expansion only when it has a word the guideline never
+            # uses: only then does its own closeness to the book (Retrieval.top_dense) decide scope
+            asked = [q for q, x in zip(qs, expanded, strict=True) if x == q or self._has_unknown_word(q)]
+            texts = list(dict.fromkeys(asked + expanded))
+            vecs = self.embed_questions(texts)
+            row = {t: i for i, t in enumerate(texts)}
+            return [self._hybrid(q, x, vecs[row[q]] if q in row else None, vecs[row[x]], k)
+                    for q, x in zip(qs, expanded, strict=True)]
         n = max(k, self.settings.candidates)
         qvecs = self.embed_questions(qs) if mode == "dense" else None
         return [self._single(q, None if qvecs is None else qvecs[i: i + 1], k, n, mode) for i, q in enumerate(qs)]
@@ -265,7 +273,11 @@ class HybridRetriever:
                          top_dense=best if mode == "dense" else 0.0, top_bm25=best if mode == "bm25" else 0.0,
                          sections=rank_sections(hits))
 
-    def _hybrid(self, q: str, expanded: str, qvec: np.ndarray, xvec: np.ndarray, k: int) -> Retrieval:
+    def _has_unknown_word(self, question: str) -> bool:
+        vocab = self.vocabulary
+        return any(t.isalpha() and t not in vocab for t in tokenize(question))
+
+    def _hybrid(self, q: str, expanded: str, qvec: np.ndarray | None, xvec: np.ndarray, k: int) -> Retrieval:
         s = self.settings
         cos = self.vectors @ xvec
         lexical_q = strip_measurements(expanded) if s.strip_measurements else expanded
@@ -295,12 +307,11 @@ class HybridRetriever:
             SectionScore(self._section_names[i], self._title(i), float(section[i]), int(-best_rank[i]))
             for i in listed
         )
-        raw_cos = cos if expanded == q else self.vectors @ qvec  # the question as asked, for scope checks
-        raw_bm25 = bm25 if lexical_q == q else self.index.lexical.scores(q)
+        raw_cos = cos if expanded == q or qvec is None else self.vectors @ qvec  # the question as asked: scope
         return Retrieval(
             question=q, mode="hybrid", hits=hits, index_version=self.version_id,
             top_dense=float(raw_cos.max()) if len(raw_cos) else 0.0,
-            top_bm25=float(raw_bm25.max()) if len(raw_bm25) else 0.0, sections=sections,
+            top_bm25=float(bm25.max()) if len(bm25) else 0.0, sections=sections,
         )
 
     def _rerank_sections(self, section: np.ndarray, question: str, named: np.ndarray | None = None) -> np.ndarray:
