@@ -229,6 +229,20 @@ def test_old_format_and_missing_section_files_are_refused_with_a_rebuild_hint(fa
         HybridRetriever.open(fake_index, FakeEmbedder(64))
 
 
+def test_the_question_as_asked_is_embedded_only_when_it_has_a_word_the_book_never_uses(fake_index):
+    emb = FakeEmbedder(64)
+    lexicon = Lexicon.parse("weakness\tmalaise\nfits\tconvulsions\n")
+    r = HybridRetriever(HybridRetriever.open(fake_index, emb).index, emb, lexicon=lexicon)
+    known = "fever and weakness"  # expanded, every word in the book: only the expansion is embedded
+    emb.calls.clear()
+    res = r.retrieve(known)
+    assert emb.calls == [1] and res.top_dense == pytest.approx(float((r.vectors @ emb._vec(r.expand(known))).max()))
+    odd = "fits after eating zzyzx berries"  # a word the book never uses: its own closeness decides scope
+    emb.calls.clear()
+    res = r.retrieve(odd)
+    assert emb.calls == [2] and res.top_dense == pytest.approx(float((r.vectors @ emb._vec(odd)).max()))
+
+
 def test_search_path_does_not_import_torch():
     code = (
         "import sys, ragcds.cli.main, ragcds.retrieve, ragcds.index.minilm, ragcds.index.embedders; "
