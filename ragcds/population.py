@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 CHILD, ADULT, PREGNANCY = "child", "adult", "pregnancy"
+# the book's own age bands inside childhood: the newborn / young infant (birth up to 2 months: chapter 17's
+# "Sick Newborn" and "Sick Young Infant Age Up To 2 Months", "Essential Care of the Newborn", "Neonatal ...") and
+# the child from 2 months ("Sick Child Age 2 Months to 5 Years")
+NEWBORN, OLDER_CHILD = "newborn", "older child"
 
 _AGE_YEARS = re.compile(r"\b(\d{1,3})[- ](?:years?|yrs?)[- ]old\b|\baged? (\d{1,3})(?: years)?\b", re.I)
 _AGE_YOUNG = re.compile(r"\b\d{1,2}[- ](?:days?|weeks?|months?)[- ]old\b", re.I)
@@ -29,6 +33,10 @@ _NOT_PREGNANT = re.compile(r"\b(?:not|non|never been)[- ](?:currently )?pregnant
 _S_CHILD = re.compile(r"\b(?:child(?:ren)?|paediatric|infants?|neonat\w*|newborns?|bab(?:y|ies)|under[- ]?(?:5|five)"
                       r"|young infant|sick child)\b", re.I)
 _S_ADULT = re.compile(r"\badults?\b", re.I)
+_S_NEWBORN = re.compile(r"\b(?:newborns?|neonat\w*|young infants?|up to 2 months|first days of life)\b", re.I)
+_S_OLDER_CHILD = re.compile(r"\b2 months to 5 years\b", re.I)
+_AGE_UNIT = re.compile(r"\b(\d{1,3})[- ](days?|weeks?|months?|years?|yrs?)[- ]old\b", re.I)
+_WEEKS = {"d": 1 / 7, "w": 1.0, "m": 4.35, "y": 52.0}
 _S_PREGNANCY = re.compile(r"\b(?:pregnan\w*|obstetric\w*|antenatal|postpartum|postnatal|labou?r|puerper\w*)\b", re.I)
 
 
@@ -51,9 +59,21 @@ def question_population(question: str) -> Population:
         groups.add(CHILD)
     elif _ADULT_WORDS.search(question):
         groups.add(ADULT)
+    if CHILD in groups:
+        weeks = age_in_weeks(question)
+        if young_infant(question):
+            groups.add(NEWBORN)
+        elif weeks is not None and weeks > YOUNG_INFANT_WEEKS:
+            groups.add(OLDER_CHILD)
     if _PREGNANT.search(_NOT_PREGNANT.sub(" ", question)):
         groups |= {PREGNANCY, ADULT} - ({CHILD} if CHILD in groups else set())
     return Population(frozenset(groups))
+
+
+def age_in_weeks(question: str) -> float | None:
+    """The patient's age the question states ("a 9-month-old", "a 4-year-old girl"), in weeks; None without one."""
+    m = _AGE_UNIT.search(question)
+    return int(m.group(1)) * _WEEKS[m.group(2)[0].lower()] if m else None
 
 
 def young_infant(question: str) -> bool:
@@ -67,7 +87,8 @@ def young_infant(question: str) -> bool:
 def section_population(title: str, heading_path: Sequence[str] = ()) -> Population:
     """The groups a section names in its title or heading path; empty when it is for everyone."""
     text = re.sub(r"mother[- ]to[- ]child", " ", " ".join([*heading_path, title]), flags=re.I)
-    groups = {g for g, rx in ((CHILD, _S_CHILD), (ADULT, _S_ADULT), (PREGNANCY, _S_PREGNANCY)) if rx.search(text)}
+    groups = {g for g, rx in ((CHILD, _S_CHILD), (ADULT, _S_ADULT), (PREGNANCY, _S_PREGNANCY),
+                              (NEWBORN, _S_NEWBORN), (OLDER_CHILD, _S_OLDER_CHILD)) if rx.search(text)}
     return Population(frozenset(groups))
 
 
@@ -78,6 +99,10 @@ def conflicts(question: Population, section: Population) -> bool:
     if not question or not section:
         return False
     q, s = question.groups, section.groups
+    if NEWBORN in s and OLDER_CHILD not in s and OLDER_CHILD in q:  # a newborn's section for a 9-month-old
+        return True
+    if OLDER_CHILD in s and NEWBORN not in s and NEWBORN in q:  # the 2 months-5 years chart for a newborn
+        return True
     if CHILD in q and ADULT not in q:
         return CHILD not in s
-    return s == {CHILD}
+    return s - {NEWBORN, OLDER_CHILD} == {CHILD}

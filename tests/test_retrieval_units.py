@@ -256,8 +256,9 @@ def test_search_path_does_not_import_torch():
 
 @pytest.mark.parametrize("question, groups", [
     ("A 45-year-old man has fever and cough", {"adult"}),
-    ("A 7-week-old baby has watery stools", {"child"}),
-    ("A 4-year-old girl has sores around her nose", {"child"}),
+    ("A 7-week-old baby has watery stools", {"child", "newborn"}),
+    ("A 4-year-old girl has sores around her nose", {"child", "older child"}),
+    ("A baby has had a fever for two days", {"child"}),
     ("A woman who is 9 weeks pregnant vomits everything", {"adult", "pregnancy"}),
     ("What is the dose of artesunate?", set()),
 ])
@@ -277,3 +278,18 @@ def test_population_conflicts_only_for_sections_written_for_another_group():
     assert conflicts(baby, eclampsia) and not conflicts(baby, imci) and not conflicts(baby, adult_pneumonia)
     assert not conflicts(woman, eclampsia)  # an adult woman is not assumed non-pregnant
     assert not emtct and not conflicts(man, emtct)  # "mother to child" names no child population
+
+
+def test_the_books_newborn_band_and_the_two_months_to_five_years_band_do_not_cross():
+    newborn = section_population("Assess for Special Treatment Needs, Local Infection",
+                                 ("17 Childhood Illness", "17.1 Sick Newborn"))
+    older = section_population("Check for Ear Problem", ("17.3 Sick Child Age 2 Months to 5 Years",))
+    neonatal = section_population("Neonatal Meningitis")
+    any_child = section_population("Impetigo in children")
+    girl, week_old = question_population("A 4-year-old girl"), question_population("A 6-day-old baby")
+    four_months, baby = question_population("A 4-month-old girl"), question_population("A baby with fever")
+    assert conflicts(girl, newborn) and conflicts(four_months, neonatal) and not conflicts(girl, older)
+    assert conflicts(week_old, older) and not conflicts(week_old, newborn) and not conflicts(week_old, neonatal)
+    assert not conflicts(baby, newborn) and not conflicts(baby, older)  # no stated age: either band
+    assert not conflicts(girl, any_child) and not conflicts(week_old, any_child)
+    assert conflicts(question_population("A 45-year-old man"), newborn)  # still a child's section for an adult
