@@ -210,3 +210,23 @@ def test_question_is_embedded_once_across_modes(built):
     r.search_many(["zinc for dehydration", "antivenom"], k=3, mode="dense")
     assert emb.calls == [1, 1]  # the repeated question reused its vector; only "antivenom" was new
     assert [h.chunk.chunk_id for h in r.search("zinc for dehydration", k=3)] == [h.chunk.chunk_id for h in first]
+
+
+def test_a_rebuild_with_the_same_id_replaces_a_copy_whose_manifest_was_edited(built, tmp_path):
+    """Same content built in the same second gets the same id: an intact copy is kept, but one whose manifest
+    was edited (another format) is set aside and the new build placed."""
+    import shutil
+
+    live = store.resolve_version_dir(built[0])
+    final = tmp_path / "versions" / live.name
+    shutil.copytree(live, final)
+    fresh = tmp_path / "versions" / ".tmp-new"
+    shutil.copytree(live, fresh)
+    store._place(fresh, final)  # an intact copy of the same version: kept
+    assert not fresh.exists() and not list(final.parent.glob(".damaged-*"))
+    data = json.loads((final / store.MANIFEST).read_text())
+    (final / store.MANIFEST).write_text(json.dumps({**data, "format_version": 99}))
+    shutil.copytree(live, fresh)
+    store._place(fresh, final)
+    assert json.loads((final / store.MANIFEST).read_text())["format_version"] == data["format_version"]
+    assert len(list(final.parent.glob(".damaged-*"))) == 1

@@ -153,9 +153,20 @@ def _write_manifest(tmp: Path, manifest: dict, chunk_count: int) -> str:
     return version_id
 
 
+def _intact_copy(final: Path) -> bool:
+    """An intact copy of this very version: its manifest names it, is of this format, and every file it lists
+    matches (a manifest edited by hand — another format, another id — is not)."""
+    try:
+        data = json.loads((final / MANIFEST).read_text(encoding="utf-8"))
+        return (data.get("format_version") == INDEX_FORMAT_VERSION and data.get("version_id") == final.name
+                and not verify_version(final))
+    except (OSError, ValueError, KeyError, TypeError, CorruptIndex, StaleIndex):
+        return False
+
+
 def _place(tmp: Path, final: Path) -> Path:
     """Rename the finished ``tmp`` folder to ``final`` (one os.replace)."""
-    if final.exists() and (final / MANIFEST).exists() and not verify_version(final):
+    if final.exists() and _intact_copy(final):
         shutil.rmtree(tmp)  # same content built twice in one second: keep the existing (intact) copy
     else:
         if final.exists():  # a damaged or incomplete copy of the same id: set aside, never served again
