@@ -133,6 +133,8 @@ def sections_text(decision: Decision, passages: Sequence[Hit]) -> str:
     for sel in decision.selections:
         quoted = decision.action == "quote" and sel.part == "management"
         label = PART_LABELS.get(sel.part, sel.part.title())
+        if sel.part == "related" and len(decision.selections) == 1:  # the section's best lines are the answer
+            label = PART_LABELS["intro"]
         head = f"{label}{', quoted' if quoted else ''} (§{number}, {_pages(sel)}):"
         out.append(head)
         out.extend(_block_lines(sel, passages, quoted))
