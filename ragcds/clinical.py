@@ -193,12 +193,17 @@ def part_of_heading(line: str) -> str | None:
     return None
 
 
+_HEAD_FIRST_WORDS = frozenset(h.split()[0] for h in _HEADING_PART)
+
+
 def heading_subject(line: str) -> str:
     """What a part heading names ("Management of pneumonia" → "pneumonia"); "" for a bare part heading."""
-    if part_of_heading(line) is None:
+    first = line.strip().split(" ", 1)[0].lower()
+    if first not in _HEAD_FIRST_WORDS or part_of_heading(line) is None:
         return ""
     m = _PART_OF.match(_bare(line))
-    return m.group(0)[len(m.group("head")):].strip().split(" ", 1)[-1] if m else ""
+    words = m.group(0)[len(m.group("head")):].split(None, 1) if m else []  # ["of", "pneumonia"]
+    return words[1] if len(words) > 1 else ""
 
 
 def is_management_heading(line: str) -> bool:

@@ -147,3 +147,13 @@ def test_a_dose_split_between_its_number_and_its_unit_is_one_line_across_any_bre
     assert continues("Gentamicin Age < 7 days 5", "mg/Kg", hard_break=True)
     assert not continues("Stage 2", "Mild disease", hard_break=True)
     assert not continues("Give 2", "Doses of vaccine", hard_break=True)
+
+
+def test_heading_subject_names_what_a_part_heading_is_about():
+    from ragcds.clinical import heading_subject
+
+    assert heading_subject("Management of pneumonia") == "pneumonia"
+    assert heading_subject("Management of stable angina:") == "stable angina"
+    assert heading_subject("Treatment for adults") == "adults"
+    for bare in ("Management", "Clinical features", "Treatment of", "Give amoxicillin for pneumonia"):
+        assert heading_subject(bare) == "", bare
