@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -130,6 +131,9 @@ def check_question(question: str) -> str:
     q = (question or "").strip()
     if not q:
         raise EmptyQuestion("the question is empty — ask something, e.g. ragcds search \"signs of severe malaria\"")
+    if not re.search(r"[^\W\d_]", q):  # "123 456": nothing to match a section with
+        raise EmptyQuestion(f"the question {q[:40]!r} has no words — ask in words, e.g. ragcds search "
+                            "\"signs of severe malaria\"")
     return q
 
 

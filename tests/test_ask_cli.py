@@ -207,6 +207,13 @@ def test_empty_question_is_one_line_error(monkeypatch):
     assert len(lines) == 1 and lines[0].startswith("error: the question is empty")
 
 
+def test_a_question_without_words_is_one_line_error(monkeypatch):
+    monkeypatch.delenv("RAGCDS_DEBUG", raising=False)
+    res = runner.invoke(app, ["ask", "123 456"])
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert res.exit_code == 1 and len(lines) == 1 and "has no words — ask in words" in lines[0]
+
+
 def test_unknown_model_is_one_line_error(monkeypatch):
     monkeypatch.delenv("RAGCDS_DEBUG", raising=False)
     res = runner.invoke(app, ["ask", "q?", "--model", "/no/such/model"])
