@@ -177,7 +177,7 @@ def build_blocks(chunks: Sequence[Chunk], page_lines: dict[int, frozenset[str]])
             nxt = next((x for x in lines[i + 1:] if x.strip()), "")
             b.add(line, pdf, printed, c.chunk_id, next_bullet=clinical.is_bullet(nxt))
     b.flush()
-    return _headings_without_content_as_text(b.blocks)
+    return _dose_tables(_headings_without_content_as_text(b.blocks))
 
 
 def _headings_without_content_as_text(blocks: list[Block]) -> list[Block]:
@@ -213,6 +213,32 @@ def without_foreign_headings(blocks: list[Block], names: str, shared: frozenset[
         return blocks
     kept = [b for b in blocks if not (b.kind == "heading" and b.text.rstrip(":") in foreign)]
     return [replace(b, subhead="" if b.subhead in foreign else b.subhead, order=i) for i, b in enumerate(kept)]
+
+
+_TABLE_TITLE = re.compile(r"^(Dosage|DOSAGE) (of|for|OF|FOR) [^.]*$")  # a title: capitalised, no sentence
+
+
+def _dose_tables(blocks: list[Block]) -> list[Block]:
+    """A dose table ("Dosage of intravenous artesunate for severe malaria") is one sub-part: its rows, and the
+    short cells the text layer sets apart as headings ("First dose: on admission Loading dose", "Third dose At 24
+    hours"), sit under its title. The table ends at a part heading, another table's title, a bullet, or a
+    heading over bullets ("Preparation of IV or IM artesunate")."""
+    out = list(blocks)
+    title: Block | None = None
+    for i, b in enumerate(blocks):
+        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+        if _TABLE_TITLE.match(b.text) and b.kind != "item":
+            title = replace(b, kind="heading", subhead=b.text.rstrip(":"))
+            out[i] = title
+            continue
+        ends = (title is None or b.part != title.part or b.kind == "item" or clinical.part_of_heading(b.text)
+                or (b.kind == "heading" and nxt is not None and nxt.kind == "item"))
+        if ends:
+            title = None
+            continue
+        out[i] = replace(b, kind="text" if b.kind == "heading" and not b.text.isupper() else b.kind,
+                         subhead=title.subhead)
+    return out
 
 
 def read_page_lines(version_dir: Path | None) -> dict[int, frozenset[str]]:

@@ -514,3 +514,24 @@ def test_a_template_heading_naming_a_condition_the_section_never_mentions_is_dro
     assert [b.order for b in s.blocks] == list(range(len(s.blocks)))
     own = book.section("5.2.9.3")
     assert own.blocks[1].text == "Management of pneumonia" and own.blocks[1].kind == "heading"
+
+
+def test_a_dose_table_is_one_sub_part_under_its_title():
+    """PDF p. 239: the IV artesunate table's row cells come out as short headings ("First dose: on admission
+    Loading dose", "Third dose At 24 hours"); they are rows of the table titled "Dosage of …", which ends at a
+    heading over bullets. A lower-case wrapped tail ("dose of antibiotics.") is no title."""
+    s = one_section("2.5.2.2", "Complicated/Severe Malaria", (
+        "Management\nDosage of intravenous artesunate for severe malaria Artesunate IV\nDOSE TIME QUANTITY\n"
+        "First dose: on admission Loading dose\nAt 0 hours Child less than 20 kg: 3 mg/kg\n"
+        "Adults and child >20kg: 2.4 mg/kg\nSecond dose At 12 hours\nThird dose At 24 hours\n"
+        "Then once a day until patient is able to tolerate oral medication\n"
+        "Preparation of IV or IM artesunate\n- Reconstitute each vial separately\n"
+        "- Give the first\ndose of antibiotics.\n"))
+    title = next(b.text for b in s.blocks if b.kind == "heading" and b.text.startswith("Dosage of intravenous"))
+    rows = [b.text for b in s.blocks if b.subhead == title and b.kind != "heading"]
+    assert rows[:3] == ["First dose: on admission Loading dose", "At 0 hours Child less than 20 kg: 3 mg/kg",
+                        "Adults and child >20kg: 2.4 mg/kg"] and "Third dose At 24 hours" in rows
+    assert {b.subhead for b in s.blocks if "Reconstitute" in b.text} == {"Preparation of IV or IM artesunate"}
+    assert not any(b.kind == "heading" and b.text.startswith("dose of") for b in s.blocks)
+    quote = select_part(s, "management", "What is the dose of artesunate for severe malaria in a child?", 240)[0]
+    assert [b.text for b in quote][:3] == rows[:3]
