@@ -37,6 +37,18 @@ def test_readme_example_answer_shows_the_sections_own_clinical_features(ucg_retr
     assert a.text.splitlines()[: len(shown)] == shown
 
 
+def test_issue_8s_artesunate_question_quotes_the_iv_artesunate_table(ucg_retriever):
+    """"What is the dose of artesunate for severe malaria in a child?" (issue 8: once quoted the uncomplicated
+    malaria AL table): quoted from §2.5.2.2, with the IV artesunate table's child and adult doses (PDF p. 239)."""
+    from ragcds.generate.answer import answer_question
+    from ragcds.generate.backends import load_generator
+
+    q = "What is the dose of artesunate for severe malaria in a child?"
+    a = answer_question(q, generator=load_generator(None, backend="extractive"), retriever=ucg_retriever)
+    assert a.policy == "quoted" and a.resolved[0]["section"] == "2.5.2.2"
+    assert "Child less than 20 kg: 3 mg/kg" in a.text and "Adults and child >20kg: 2.4 mg/kg" in a.text
+
+
 def test_lay_words_meet_the_books_words(ucg_retriever):
     res = ucg_retriever.retrieve("child with fits and yellow eyes", k=10)
     text = " ".join(h.chunk.text.lower() for h in res.hits)
