@@ -204,8 +204,7 @@ def without_foreign_headings(blocks: list[Block], names: str, shared: frozenset[
     own = clinical.stems(names)
     foreign = set()
     for b in blocks:
-        subject = (clinical.stems(clinical.heading_subject(b.text))
-                   if b.kind == "heading" and b.text.rstrip(":") in shared else set())
+        subject = clinical.stems(_subject(b.text)) if b.kind == "heading" and b.text.rstrip(":") in shared else set()
         if subject and not subject & own and not subject & clinical.stems(
                 " ".join(x.text for x in blocks if x.text != b.text)):
             foreign.add(b.text.rstrip(":"))
@@ -216,6 +215,14 @@ def without_foreign_headings(blocks: list[Block], names: str, shared: frozenset[
 
 
 _TABLE_TITLE = re.compile(r"^(Dosage|DOSAGE) (of|for|OF|FOR) [^.]*$")  # a title: capitalised, no sentence
+
+
+def _subject(line: str) -> str:
+    """What a part heading or a dose table's title names ("Management of pneumonia" → "pneumonia", "Dosage of IM
+    artemether" → "IM artemether"); "" for any other line."""
+    if _TABLE_TITLE.match(line.strip()):
+        return line.strip().split(" ", 2)[2]
+    return clinical.heading_subject(line)
 
 
 def _dose_tables(blocks: list[Block]) -> list[Block]:
@@ -298,7 +305,7 @@ class Book:
                 for c in s.chunks:
                     for line in c.text.splitlines():
                         bare = line.strip().rstrip(":")
-                        if bare and len(bare) < 80 and clinical.heading_subject(bare):
+                        if bare and len(bare) < 80 and _subject(bare):
                             where.setdefault(bare, set()).add(s.number)
             self._shared = frozenset(h for h, secs in where.items() if len(secs) > 1)
         return self._shared

@@ -535,3 +535,19 @@ def test_a_dose_table_is_one_sub_part_under_its_title():
     assert not any(b.kind == "heading" and b.text.startswith("dose of") for b in s.blocks)
     quote = select_part(s, "management", "What is the dose of artesunate for severe malaria in a child?", 240)[0]
     assert [b.text for b in quote][:3] == rows[:3]
+
+
+def test_a_dose_table_title_leaked_onto_another_sections_table_is_dropped():
+    """PDF pp. 241-243: "Dosage of IM artemether" is printed again over §2.5.3.3's complications table, which
+    never mentions artemether; its rows (paracetamol, diazepam, dextrose) must not read as artemether's."""
+    severe = "Artemether is an option.\nManagement\nDosage of IM artemether\nAt 0 hours 3.2 mg/kg\n"
+    complications = ("Complications of severe malaria.\nManagement\nDosage of IM artemether\nCOMPLICATION TREATMENT\n"
+                     "Hyperpyrexia Give paracetamol 1 g every 6 hours\n")
+    book = Book([Chunk("a", "2.5.2.2", "Complicated/Severe Malaria", ("2",), "", (239,), ("173",), severe),
+                 Chunk("b", "2.5.3.3", "Management of Complications of Severe Malaria", ("2",), "", (241,), ("175",),
+                       complications)])
+    rows = {b.text: b for b in book.section("2.5.3.3").blocks}
+    assert "Dosage of IM artemether" not in rows
+    assert rows["Hyperpyrexia Give paracetamol 1 g every 6 hours"].subhead == ""
+    kept = {b.text: b for b in book.section("2.5.2.2").blocks}
+    assert kept["At 0 hours 3.2 mg/kg"].subhead == "Dosage of IM artemether"
