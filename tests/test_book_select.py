@@ -41,6 +41,12 @@ def book() -> Book:
     return Book(chunks)
 
 
+def scores_by_text(section, question: str) -> dict[str, float]:
+    """Each block's match with the question (select.block_scores), by the block's text."""
+    scores = block_scores(section, question)
+    return {b.text: scores[b.order] for b in section.blocks}
+
+
 def one_section(number: str, title: str, text: str):
     """A book of one section held in one chunk (page 100, printed 50)."""
     return Book([Chunk(f"c{number}", number, title, (number.split(".")[0],), "", (100,), ("50",), text)]
@@ -188,8 +194,7 @@ def test_the_items_of_a_list_take_the_match_of_the_caption_that_leads_into_them(
         "TYPE OF DANGER SIGN ACTION TO TAKE\n"
         "- Fever or convulsions\n- Fast or difficult breathing\n- Too weak to get out of bed\n"
         "Keep the baby warm:\n- Skin to skin contact"))
-    scores = block_scores(s, "Which danger signs after childbirth should make a mother go to a health facility?")
-    by_text = {b.text: scores[b.order] for b in s.blocks}
+    by_text = scores_by_text(s, "Which danger signs after childbirth should make a mother go to a health facility?")
     caption = by_text["Advise mother on danger signs as follows:"]
     assert caption > 0 and by_text["Fever or convulsions"] == by_text["Too weak to get out of bed"] == caption
     assert by_text["Skin to skin contact"] == 0
@@ -319,8 +324,7 @@ def test_a_line_just_before_a_list_is_its_caption_and_the_list_is_shown_whole():
         "- BMI >35 kg/m2\n- Age >40 years\n- GDM in previous pregnancy\n- Glycosuria\n"
         "Diagnostic criteria for gestational diabetes\n- Fasting blood sugar >5.6 mmol/L or"))
     q = "Which pregnant women should be screened for gestational diabetes?"
-    scores = block_scores(s, q)
-    by_text = {b.text: scores[b.order] for b in s.blocks}
+    by_text = scores_by_text(s, q)
     assert by_text["Age >40 years"] == by_text["Risk factors (and indication for screening)"] > 0
     shown = [b.text for b in extra_blocks(s, q, set(), 400)]
     assert {"BMI >35 kg/m2", "Age >40 years", "GDM in previous pregnancy", "Glycosuria"} <= set(shown)
@@ -349,8 +353,7 @@ def test_a_population_word_inside_a_line_does_not_pick_the_sub_part():
         "If urticaria/itching\n- Give an antihistamine e.g. chlorpheniramine 4 mg every six hours\n"
         "- Or cetirizine 5 mg once daily for adults\n"
         "Older children and adults\n- Palpitations"))
-    scores = block_scores(s, "How do I manage anaphylactic shock in an adult?")
-    by_text = {b.text: scores[b.order] for b in s.blocks}
+    by_text = scores_by_text(s, "How do I manage anaphylactic shock in an adult?")
     assert by_text["Or cetirizine 5 mg once daily for adults"] == 0 < by_text["Palpitations"]
     blocks, _ = select_part(s, "management", "How do I manage anaphylactic shock in an adult?", 120)
     assert "Adrenaline injection 1 in 1000 0.5 mg IM immediately" in [b.text for b in blocks]
@@ -418,8 +421,7 @@ def test_a_dose_line_brings_its_other_patients_lines_and_is_never_a_caption():
     blocks = s.blocks
     dose = next(b for b in blocks if b.text.startswith("Dose:"))
     assert [b.text for b in other_populations(blocks, dose)] == ["Child: 0.5-1 g/kg"]
-    scores = block_scores(s, "Over how many hours should I transfuse?")
-    by_text = {b.text: scores[b.order] for b in blocks}
+    by_text = scores_by_text(s, "Over how many hours should I transfuse?")
     assert by_text["Start refeeding"] == 0  # "10 ml/kg slowly (over 3 hours)" leads nothing
     shown = [b.text for b in extra_blocks(s, "What is the activated charcoal dose?", set(), 200)]
     assert "Child: 0.5-1 g/kg" in shown
@@ -429,8 +431,7 @@ def test_a_population_label_counts_like_a_sub_heading():
     s = one_section("11.2.2.1", "Whole Blood", (
         "Management\n- Each unit of blood will raise the HB by about 1g/dl\nDose:\n- Adults: 1 unit at a time\n"
         "- Children: 20mL/kg\n- Or cetirizine 5 mg once daily for adults"))
-    scores = block_scores(s, "How much for children?")
-    by_text = {b.text: scores[b.order] for b in s.blocks}
+    by_text = scores_by_text(s, "How much for children?")
     assert by_text["Children: 20mL/kg"] > by_text["Adults: 1 unit at a time"] == 0
     assert block_scores(s, "Which drug for adults?")[s.blocks[-1].order] == 0
 
@@ -439,8 +440,7 @@ def test_the_word_that_asks_for_management_picks_no_line_inside_it():
     s = one_section("9.2.2", "Depression", (
         "Management\nFirst line\n- Psychological therapy is first line for mild cases\n"
         "Referral\n- Refer for specialist management"))
-    scores = block_scores(s, "What is the first-line management for a mild case?")
-    by_text = {b.text: scores[b.order] for b in s.blocks}
+    by_text = scores_by_text(s, "What is the first-line management for a mild case?")
     assert by_text["Refer for specialist management"] == 0
     assert by_text["Psychological therapy is first line for mild cases"] > 0
 
