@@ -52,7 +52,7 @@ class LexicalIndex:
         vocab = self.model.vocab_dict
         tokens = [t for t in tokenize(query) if t in vocab]
         if not tokens:
-            return np.zeros(self.model.scores["num_docs"], dtype=np.float32)
+            return np.zeros(self.num_docs, dtype=np.float32)
         return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
 
     @property
