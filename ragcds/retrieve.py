@@ -152,6 +152,7 @@ class HybridRetriever:
         self._named: NamedSections | None = None
         self._populations: list[Population] | None = None
         self._subtrees: dict[int, np.ndarray] = {}
+        self._conflicts: dict[frozenset[str], np.ndarray] = {}
         units = {u.section: i for i, u in enumerate(self.sections.units)} if self.sections else {}
         names = list(units) or list(dict.fromkeys(c.section for c in index.chunks))
         self._section_names = names
@@ -351,7 +352,10 @@ class HybridRetriever:
                 first.setdefault(c.section, c)
             self._populations = [section_population(self._title(i), first[n].heading_path)
                                  for i, n in enumerate(self._section_names)]
-        return np.array([conflicts(qpop, p) for p in self._populations])
+        got = self._conflicts.get(qpop.groups)  # a handful of distinct populations: each computed once
+        if got is None:
+            got = self._conflicts[qpop.groups] = np.array([conflicts(qpop, p) for p in self._populations])
+        return got
 
     def printed_pages(self, section: str) -> tuple[str, ...]:
         """The printed page labels a section spans (from its unit, else from its chunks)."""

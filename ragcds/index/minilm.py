@@ -45,10 +45,18 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return poly
 
 
-def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    mu = x.mean(-1, keepdims=True)
-    var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return (x - mu) / np.sqrt(var + eps) * w + b
+def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float, axis: int = -1) -> np.ndarray:
+    """(x − mean) / √(var + eps) · w + b over ``axis`` (the hidden units), in place on one temporary."""
+    d = x - x.mean(axis, keepdims=True)
+    var = np.square(d).sum(axis, keepdims=True)
+    var /= np.float32(x.shape[axis])
+    var += np.float32(eps)
+    d /= np.sqrt(var, out=var)
+    if axis != -1:  # weights along the hidden axis of a (…, hidden, tokens) array
+        w, b = w[:, None], b[:, None]
+    d *= w
+    d += b
+    return d
 
 
 def supported(path: Path) -> bool:
@@ -92,40 +100,47 @@ class NumpyBertEmbedder:
         self.tok.no_padding()
         w = load_file(str(path / "model.safetensors"))
         self.w = {k.removeprefix("bert."): v for k, v in w.items()}
-        for i in range(self.layers):  # fuse q, k, v into one matmul; transpose every weight once
-            p = f"encoder.layer.{i}."
-            a = p + "attention.self."
-            self.w[p + "qkv.w"] = np.ascontiguousarray(np.concatenate(
-                [self.w[a + n + ".weight"] for n in ("query", "key", "value")]).T)
-            self.w[p + "qkv.b"] = np.concatenate([self.w[a + n + ".bias"] for n in ("query", "key", "value")])
-            for n in ("attention.output.dense", "intermediate.dense", "output.dense"):
-                self.w[p + n + ".wt"] = np.ascontiguousarray(self.w[p + n + ".weight"].T)
+        for i in range(self.layers):  # fuse q, k, v into one (3·hidden × hidden) matrix
+            a = f"encoder.layer.{i}.attention.self."
+            for kind in ("weight", "bias"):
+                parts = [self.w.pop(f"{a}{n}.{kind}") for n in ("query", "key", "value")]
+                self.w[f"encoder.layer.{i}.qkv.{kind}"] = np.concatenate(parts)
 
     def _encode(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Vectors of one padded batch. Hidden states are held as (batch, hidden, tokens), so every linear layer
+        is the weight matrix as stored times the states (W @ x): about a fifth faster than x @ Wᵀ with OpenBLAS
+        on a question's few tokens."""
         w, eps, (n, t) = self.w, self.eps, ids.shape
         x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t]
              + w["embeddings.token_type_embeddings.weight"][0])
         x = layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        x = np.ascontiguousarray(x.transpose(0, 2, 1))
         h, dh = self.heads, self.dim // self.heads
-        bias = ((1.0 - mask[:, None, None, :]) * np.float32(-1e9)).astype(np.float32)
+        bias = ((1.0 - mask[:, None, None, :]) * np.float32(-1e9)).astype(np.float32)  # (n, 1, query, key)
         scale = np.float32(1.0 / np.sqrt(dh))
+
+        def linear(name: str, v: np.ndarray) -> np.ndarray:
+            out = w[name + ".weight"] @ v
+            out += w[name + ".bias"][:, None]
+            return out
+
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
-            qkv = x @ w[p + "qkv.w"] + w[p + "qkv.b"]
-            q, k, v = (qkv[..., j * self.dim:(j + 1) * self.dim].reshape(n, t, h, dh).transpose(0, 2, 1, 3)
-                       for j in range(3))
-            s = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            qkv = linear(p + "qkv", x).reshape(n, 3, h, dh, t)
+            q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+            s = (q.transpose(0, 1, 3, 2) @ k) * scale + bias
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
-            ctx = (s @ v).transpose(0, 2, 1, 3).reshape(n, t, self.dim)
-            a = ctx @ w[p + "attention.output.dense.wt"] + w[p + "attention.output.dense.bias"]
-            x = layer_norm(a + x, w[p + "attention.output.LayerNorm.weight"],
-                           w[p + "attention.output.LayerNorm.bias"], eps)
-            f = gelu(x @ w[p + "intermediate.dense.wt"] + w[p + "intermediate.dense.bias"])
-            f = f @ w[p + "output.dense.wt"] + w[p + "output.dense.bias"]
-            x = layer_norm(f + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
-        m = mask[..., None]
-        pooled = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+            ctx = (v @ s.transpose(0, 1, 3, 2)).reshape(n, self.dim, t)
+            a = linear(p + "attention.output.dense", ctx)
+            a += x
+            x = layer_norm(a, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"],
+                           eps, axis=1)
+            f = linear(p + "output.dense", gelu(linear(p + "intermediate.dense", x)))
+            f += x
+            x = layer_norm(f, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps, axis=1)
+        m = mask[:, None, :]
+        pooled = (x * m).sum(-1) / np.maximum(m.sum(-1), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def embed(self, texts: Sequence[str], progress=None) -> np.ndarray:
