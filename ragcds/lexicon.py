@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ragcds.clinical import negated
 from ragcds.files import package_data
+from ragcds.vitals import NAMES, conditions, met, vitals
 
 LEXICON_FILE = "lexicon.tsv"
 
@@ -21,10 +23,13 @@ LEXICON_FILE = "lexicon.tsv"
 @dataclass(frozen=True)
 class Lexicon:
     pairs: tuple[tuple[str, tuple[str, ...]], ...]  # (lay phrase, clinical terms), longest phrase first
+    # (threshold conditions, clinical terms): a measured value the book names ("@glucose<3" → hypoglycaemia)
+    measured: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> Lexicon:
         rows: dict[str, tuple[str, ...]] = {}
+        measured: list[tuple[str, tuple[str, ...]]] = []
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip() or line.startswith("#") or line.startswith("lay\t"):
                 continue
@@ -32,8 +37,15 @@ class Lexicon:
             terms = tuple(t.strip() for t in clinical.split(";") if t.strip())
             if not sep or not lay.strip() or not terms:
                 raise ValueError(f"{LEXICON_FILE}:{n}: expected 'lay<TAB>clinical[; clinical]', got {line!r}")
+            if lay.startswith("@"):
+                conds = conditions(lay)
+                if not conds or any(name not in NAMES for name, _, _ in conds):
+                    raise ValueError(f"{LEXICON_FILE}:{n}: a measured finding is @name<op>value with name one of "
+                                     f"{', '.join(NAMES)}, got {lay!r}")
+                measured.append((lay.strip(), terms))
+                continue
             rows[" ".join(lay.lower().split())] = terms
-        return cls(tuple(sorted(rows.items(), key=lambda kv: (-len(kv[0]), kv[0]))))
+        return cls(tuple(sorted(rows.items(), key=lambda kv: (-len(kv[0]), kv[0]))), tuple(measured))
 
     @classmethod
     def load(cls, path: Path | None = None) -> Lexicon:
@@ -41,25 +53,34 @@ class Lexicon:
             return cls.parse(Path(path).read_text(encoding="utf-8"))
         return _packaged()
 
-    def matches(self, question: str) -> list[tuple[str, tuple[str, ...]]]:
+    def matches(self, question: str, denied: bool = True) -> list[tuple[str, tuple[str, ...]]]:
         """The (lay phrase, clinical terms) pairs found in the question, in question order; a phrase inside a
-        longer matched one (``fit`` inside ``fit and well``) is not counted twice."""
+        longer matched one (``fit`` inside ``fit and well``) is not counted twice. ``denied=False`` leaves out
+        a phrase the question denies ("she has not had any fits", clinical.negated)."""
         q = " ".join(question.lower().split())
         taken: list[tuple[int, int]] = []
         out: list[tuple[int, str, tuple[str, ...]]] = []
         for lay, terms in self.pairs:
+            if lay not in q:  # the phrase regex only runs where the phrase occurs (most of a retrieve's cost)
+                continue
             for m in re.finditer(rf"(?<![\w-]){re.escape(lay)}(?![\w-])", q):
                 if not any(a <= m.start() < b or a < m.end() <= b for a, b in taken):
                     taken.append(m.span())
-                    out.append((m.start(), lay, terms))
+                    if denied or not negated(q, m.start()):
+                        out.append((m.start(), lay, terms))
                     break
         return [(lay, terms) for _, lay, terms in sorted(out)]
 
     def expand(self, question: str) -> str:
         """The question plus the clinical terms it lacks, e.g. ``fits for 2 days`` → ``fits for 2 days
-        (convulsions; seizures)``; unchanged when nothing matched."""
+        (convulsions; seizures)``; unchanged when nothing matched. A denied finding adds nothing: "she has not
+        had any fits" must not bring the eclampsia sections forward. A measured value the book names adds its
+        name ("glucometer reading 2.1 mmol/L" → hypoglycaemia)."""
         low = question.lower()
-        extra = [t for _, terms in self.matches(question) for t in terms if t.lower() not in low]
+        extra = [t for _, terms in self.matches(question, denied=False) for t in terms if t.lower() not in low]
+        if self.measured and (values := vitals(question)):
+            extra += [t for cond, terms in self.measured if met(conditions(cond), values) for t in terms
+                      if t.lower() not in low]
         extra = list(dict.fromkeys(extra))
         return f"{question} ({'; '.join(extra)})" if extra else question
 

@@ -27,12 +27,11 @@ from ragcds.book import Block, BookSection
 from ragcds.files import package_data, table_rows
 from ragcds.population import CHILD, Population, young_infant
 from ragcds.select import lead_in
+from ragcds.vitals import conditions, met, vitals
 
 LEVELS = ("routine", "urgent", "emergency")  # ascending
 WHO = ("any", "child", "infant", "adult", "pregnancy")  # whom a danger sign is read for
 SIGNS_FILE = "triage_signs.tsv"
-_NEGATION = re.compile(r"\b(no|not|without|denies|nor|never|none|absent|normal)\b", re.I)
-_CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
 # a line that refers at once (clinical.URGENT_REFERRAL_RE) or speaks of an emergency (not "emergency
 # contraception", "for emergency use")
 _EMERGENCY_WORD = re.compile(r"\bemergency\b(?! (contracept|use))", re.I)
@@ -80,8 +79,7 @@ class Sign:
 
     @property
     def vitals(self) -> list[tuple[str, str, float]]:
-        return [(m.group(1), m.group(2), float(m.group(3)))
-                for m in re.finditer(r"@(\w+)(<=|>=|<|>)([\d.]+)", self.finding)]
+        return conditions(self.finding)
 
 
 @dataclass(frozen=True)
@@ -120,38 +118,6 @@ def parse_signs(text: str) -> tuple[Sign, ...]:
     return tuple(out)
 
 
-def negated(text: str, start: int) -> bool:
-    """Is the match at `start` inside a negated clause ("no lip swelling and no difficulty breathing")?"""
-    head = text[:start]
-    cut = max((m.end() for m in _CLAUSE_END.finditer(head)), default=0)
-    return bool(_NEGATION.search(head[cut:]))
-
-
-# ------------------------------------------------------------------ vital signs in the question
-
-_VITALS: dict[str, re.Pattern[str]] = {
-    "sbp": re.compile(r"\b(?:BP|blood pressure)\s*(?:is|of|was|:)?\s*(\d{2,3})\s*/\s*\d{2,3}", re.I),
-    "dbp": re.compile(r"\b(?:BP|blood pressure)\s*(?:is|of|was|:)?\s*\d{2,3}\s*/\s*(\d{2,3})", re.I),
-    "spo2": re.compile(r"\b(?:oxygen saturation|saturation|SpO2|sats?)\s*(?:is|of|was|:)?\s*(\d{2,3})\s*%", re.I),
-    "glucose": re.compile(r"\b(?:blood (?:sugar|glucose)|glucose|RBS)\s*(?:is|of|was|:)?\s*(\d+(?:\.\d+)?)\s*mmol",
-                          re.I),
-    "pulse": re.compile(r"\b(?:pulse|heart rate|HR)\s*(?:rate)?\s*(?:is|of|was|:)?\s*(\d{2,3})", re.I),
-    "temp": re.compile(r"\b(\d{2}(?:\.\d)?)\s*°?\s*C\b"),
-    "rr": re.compile(r"\b(?:breathing|breathes|respiratory rate|resp(?:iratory)? rate|RR)\s*(?:is|of|at|:)?\s*(\d{2,3})"
-                     r"(?:\s*(?:times|breaths))?", re.I),
-}
-_OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
-
-
-def vitals(question: str) -> dict[str, float]:
-    out = {}
-    for name, rx in _VITALS.items():
-        m = rx.search(question)
-        if m:
-            out[name] = float(m.group(1))
-    return out
-
-
 # ------------------------------------------------------------------ the three sources
 
 
@@ -182,13 +148,12 @@ def from_signs(question: str, population: Population, page_citation: dict[int, s
         if not _applies(s.who, population, question):
             continue
         if s.vitals:
-            hits = [f"{name} {measured[name]:g}" for name, op, value in s.vitals
-                    if name in measured and _OPS[op](measured[name], value)]
+            hits = met(s.vitals, measured)
             if hits:
                 out.append(Reason(", ".join(hits), s.level, _cite(s, page_citation), "vital-signs"))
             continue
         for m in re.finditer(s.finding, question, re.I):
-            if not negated(question, m.start()):
+            if not clinical.negated(question, m.start()):
                 out.append(Reason(m.group(0), s.level, _cite(s, page_citation), "danger-signs"))
                 break
     return out

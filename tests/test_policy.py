@@ -51,6 +51,10 @@ def test_what_the_question_asks():
     assert analyse("A child has a blood glucose of 2.0 mmol/L. How should the low sugar be corrected?").treatment
     assert analyse("Which anti-emetic should be chosen for vomiting due to gastric stasis?").treatment
     assert not analyse("Which findings are correctly described as danger signs?").treatment
+    # how a named drug is given, how a patient is anticoagulated (found writing questions from other sections)
+    assert analyse("A man swallowed forty tablets. How is acetylcysteine given, and what else?").treatment
+    assert analyse("How should she be anticoagulated with enoxaparin and warfarin?").treatment
+    assert not analyse("How is VIA screening for cancer of the cervix done?").treatment
 
 
 def test_population_picks_the_childs_section_and_never_quotes_the_adults():

@@ -160,6 +160,19 @@ def test_lexicon_parses_matches_whole_words_and_expands():
         Lexicon.parse("no tab here\n")
 
 
+def test_a_denied_lay_finding_adds_nothing_and_a_named_measurement_adds_its_name():
+    lex = Lexicon.parse("fits\tconvulsions\nshaking chills\trigors\n@glucose<3\thypoglycaemia\n")
+    assert lex.expand("A pregnant woman has a headache. She has not had any fits.") == \
+        "A pregnant woman has a headache. She has not had any fits."
+    assert lex.expand("She is not pregnant and has had fever with shaking chills").endswith("(rigors)")
+    assert [lay for lay, _ in lex.matches("She has not had any fits.")] == ["fits"]  # unknown-word check still sees it
+    assert lex.expand("Confused; glucometer reading 2.1 mmol/L") == "Confused; glucometer reading 2.1 mmol/L " \
+        "(hypoglycaemia)"
+    assert lex.expand("Confused; blood glucose 6.2 mmol/L") == "Confused; blood glucose 6.2 mmol/L"
+    with pytest.raises(ValueError, match="lexicon.tsv:1: a measured finding"):
+        Lexicon.parse("@weight<3\tlow birth weight\n")
+
+
 def test_packaged_lexicon_has_the_reviewed_pairs():
     lex = Lexicon.load()
     pairs = dict(lex.pairs)

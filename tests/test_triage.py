@@ -8,9 +8,11 @@ import re
 import pytest
 
 from ragcds.book import Book
+from ragcds.clinical import negated
 from ragcds.ingest.chunk import Chunk
 from ragcds.population import question_population
-from ragcds.triage import negated, parse_signs, signs, triage, vitals
+from ragcds.triage import parse_signs, signs, triage
+from ragcds.vitals import vitals
 from tests.conftest import UCG_TEXT, need
 
 
@@ -265,3 +267,25 @@ def test_a_line_saying_the_condition_is_an_emergency_counts_in_any_part_but_not_
     assert level(q, said, confident=True) == "emergency" and level(q, said) == "urgent"
     sub_type = eye("Glaucoma", "Angle-closure glaucoma is a medical emergency that requires urgent treatment")
     assert level(q, sub_type, confident=True) != "emergency"
+
+
+def test_fitted_and_prostration_are_danger_signs_and_their_look_alikes_are_not():
+    assert level("A 3-year-old has fever, has fitted twice today and can no longer sit up by himself.") == "emergency"
+    assert level("A 3-year-old with fever can no longer sit up by himself.") == "emergency"  # prostration (p. 233)
+    assert level("A 7-year-old boy cannot sit still, fidgets and talks excessively.") == "routine"
+    assert level("The clinic was fitted with solar panels; a 30-year-old man has a rash.") == "routine"
+    # a floppy limb is not a floppy child (poliomyelitis); a floppy baby is
+    assert level("A 4-year-old could not move his left leg, which is now floppy.") == "routine"
+    assert level("A 4-day-old baby has stopped feeding well; she is floppy.") == "emergency"
+
+
+def test_a_negation_reaches_a_few_words_only():
+    q = "A 28-year-old woman who is not pregnant has had high fever with shaking chills and flank pain."
+    assert not negated(q, q.index("shaking"))
+    assert negated("She has not had any fits.", 18) and negated("no lip swelling and no difficulty breathing", 23)
+
+
+def test_a_glucometer_reading_is_a_blood_glucose():
+    assert vitals("He is sweaty; glucometer reading 2.1 mmol/L, pulse 112")["glucose"] == 2.1
+    assert level("A 67-year-old man is sweaty; his glucometer reading is 2.1 mmol/L.") == "emergency"
+
