@@ -91,6 +91,18 @@ def negative_tests(question: str) -> frozenset[str]:
                      for s in stems(m.group("what")))
 
 
+# a test result a text states ("His malaria RDT is positive", "If mother tests negative:", "Management of
+# RDT/Blood Smear Negative Patients")
+_TEST_RESULT = re.compile(
+    r"\b(?:m?RDTs?|tests?|tested|smears?|slides?|films?|serology)\b[^.;?!:]{0,25}?\b(?P<a>positive|negative)\b|"
+    r"\b(?P<b>positive|negative)\s+(?:m?RDTs?|tests?|smears?|slides?|films?)\b", re.I)
+
+
+def test_results(text: str) -> frozenset[str]:
+    """The test results a text states: {"positive"}, {"negative"}, both, or none."""
+    return frozenset((m.group("a") or m.group("b")).lower() for m in _TEST_RESULT.finditer(text))
+
+
 # what a test is done on, or a word before "test" that names no condition
 _NOT_A_CONDITION = frozenset("blood urine stool sputum skin rapid the his her their all both first last".split())
 

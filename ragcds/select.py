@@ -14,6 +14,7 @@ from collections import defaultdict
 
 from ragcds import clinical
 from ragcds.book import Block, BookSection
+from ragcds.question import test_results
 
 # Where to look when a section has no part of that name (in order).
 FALLBACK_PARTS: dict[str, tuple[str, ...]] = {
@@ -92,7 +93,8 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
     """(blocks in book order, whether some did not fit) for one part, leaving out blocks already `shown` by
     another part; budget None takes the whole part. For a `severe` presentation (a danger sign of the guideline
     in the question) the sub-parts the book names for severe or life-threatening cases come first."""
-    blocks = [b for b in part_blocks(section, part) if b.order not in shown]
+    stated = test_results(question)
+    blocks = [b for b in part_blocks(section, part) if b.order not in shown and not _contradicts(b.subhead, stated)]
     total = sum(len(b.text) + _OVERHEAD for b in blocks)
     if budget is None or total <= budget:
         return blocks, False
@@ -107,6 +109,13 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
     chosen = urgent + _fill([b for b in blocks if b not in urgent], scores, left, SEVERE_SUBPART if severe else None,
                             keep_best=part != "management")
     return without_dangling_lead_ins(blocks, sorted(chosen, key=lambda b: b.order)), len(chosen) < len(blocks)
+
+
+def _contradicts(subhead: str, stated: frozenset[str]) -> bool:
+    """A sub-part for the other test result than the one the question states ("Management of RDT/Blood Smear
+    Negative Patients" for a child whose RDT is positive) is not for this patient."""
+    own = test_results(subhead) if stated else frozenset()
+    return bool(own) and not own & stated
 
 
 # a sub-heading the book gives the severe cases of a condition ("Severe HC4", "Life threatening HC4", "Severe
@@ -292,7 +301,9 @@ def lead_in(blocks: list[Block], block: Block) -> Block | None:
 def extra_blocks(section: BookSection, question: str, taken: set[int], budget: int) -> list[Block]:
     """Blocks outside the asked parts that match the question best, to use what is left of the budget."""
     scores = block_scores(section, question)
-    pool = [b for b in section_blocks(section) if b.order not in taken and scores[b.order] > 0]
+    stated = test_results(question)
+    pool = [b for b in section_blocks(section) if b.order not in taken and scores[b.order] > 0
+            and not _contradicts(b.subhead, stated)]
     pool.sort(key=lambda b: (-scores[b.order], b.order))
     everything = section_blocks(section)
     out: list[Block] = []

@@ -551,3 +551,17 @@ def test_a_dose_table_title_leaked_onto_another_sections_table_is_dropped():
     assert rows["Hyperpyrexia Give paracetamol 1 g every 6 hours"].subhead == ""
     kept = {b.text: b for b in book.section("2.5.2.2").blocks}
     assert kept["At 0 hours 3.2 mg/kg"].subhead == "Dosage of IM artemether"
+
+
+def test_a_sub_part_for_the_other_test_result_is_not_shown():
+    s = one_section("2.5.3.3", "Management of Complications of Severe Malaria", """Management
+Management of RDT positive patients
+- Give artesunate and refer
+Management of RDT/Blood Smear Negative Patients
+- Withhold treatment for malaria and look for other causes of fever""")
+    positive = "A 3-year-old has fever and fits; his malaria RDT is positive. What should I give before referral?"
+    shown, _ = select_part(s, "management", positive, 60)
+    assert [b.text for b in shown] == ["Give artesunate and refer"]
+    assert all("Withhold" not in b.text for b in extra_blocks(s, positive + " Withhold treatment?", set(), 400))
+    negative = "A child has fever; the malaria RDT is negative. What should I do?"
+    assert any("Withhold" in b.text for b in select_part(s, "management", negative, None)[0])
