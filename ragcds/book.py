@@ -135,15 +135,20 @@ class _BlockBuilder:
             return
         # across a row's end or a page break only a plain wrap continues (lower case, or after "and", "of" …)
         hard = self.boundary or (bool(self.cur) and pdf != self.prev_pdf)
+        new_page = pdf != self.prev_pdf
         self.boundary, self.prev_pdf = False, pdf
         if part is not None:
+            bare = line.strip().rstrip(":")
+            # the part's bare heading printed again atop a page ("Management" over the rest of "If enoxaparin not
+            # available") continues the sub-part: "Or 333 units/kg SC" is still unfractionated heparin's dose
+            running = new_page and part == self.part and bare.lower() in clinical.PART_HEADINGS.get(part, ())
+            kept = self.subhead if running else ""
             self.flush()
             self.part, self.subhead = part, ""
-            bare = line.strip().rstrip(":")
             self.cur = [bare, "heading", pdf, printed, cid]
             self.flush()
             if bare.lower() in clinical.PART_HEADINGS.get(part, ()):
-                self.subhead = ""
+                self.subhead = kept
         elif (self.cur and clinical.continues(self.prev, line, hard_break=hard)
               and not _sibling_heading(line, self.subhead)
               and not (next_bullet and _short_heading(line) and not clinical.open_ended(self.prev))):

@@ -565,3 +565,18 @@ Management of RDT/Blood Smear Negative Patients
     assert all("Withhold" not in b.text for b in extra_blocks(s, positive + " Withhold treatment?", set(), 400))
     negative = "A child has fever; the malaria RDT is negative. What should I do?"
     assert any("Withhold" in b.text for b in select_part(s, "management", negative, None)[0])
+
+
+def test_the_parts_heading_printed_again_atop_a_page_continues_the_sub_part():
+    first = Chunk("h1", "4.1.1", "Deep Vein Thrombosis", ("4",), "", (300,), ("299",),
+                  "A clot.\nManagement\n- Enoxaparin 1 mg/kg every 12 hours for at least 5 days\n"
+                  "If enoxaparin not available\n- Unfractionated heparin given as: 5000 units IV bolus")
+    second = Chunk("h2", "4.1.1", "Deep Vein Thrombosis", ("4",), "", (301,), ("300",),
+                   "Management\n- Or 333 units/kg SC as an initial dose\n- Plus warfarin as above")
+    blocks = Book([first, second]).section("4.1.1").blocks
+    or_line = next(b for b in blocks if b.text.startswith("Or 333"))
+    assert or_line.subhead == "If enoxaparin not available"  # not an alternative enoxaparin dose
+    # the same heading inside a page opens the part afresh
+    inside = Chunk("h3", "4.1.2", "Other", ("4",), "", (302,), ("301",),
+                   "Management\nIf severe\n- Give oxygen\nManagement\n- Or rest")
+    assert next(b for b in Book([inside]).section("4.1.2").blocks if b.text == "Or rest").subhead == ""
