@@ -58,14 +58,22 @@ _SENTENCE_WORDS = 4
 
 # a line anywhere in the section saying the condition itself is an emergency: "It is a medical emergency and
 # treatment should be instituted within an hour" (§20.1.8's management), "Eclampsia is a medical emergency" (its
-# investigations); not a sub-type ("Angle-closure glaucoma is a medical emergency" under Glaucoma)
+# investigations), under its title's words ("PPH is an emergency" in Postpartum Haemorrhage (PPH)); a sub-type
+# ("Angle-closure glaucoma is a medical emergency" under Glaucoma) only for a presentation of that sub-type
 _IS_AN_EMERGENCY = re.compile(r"^(?P<subject>it|this|[\w\- ]{3,40}?) is (a |an )?(medical |surgical )?emergency\b",
                               re.I)
+SUBTYPE_FINDINGS = 3  # findings a presentation shares with a sub-type's own features to be of that sub-type
 
 
-def _calls_it_an_emergency(text: str, title: str) -> bool:
+def _calls_it_an_emergency(text: str, section: BookSection, question: frozenset[str] | set[str]) -> bool:
     m = _IS_AN_EMERGENCY.match(text.strip())
-    return bool(m) and m.group("subject").lower() in ("it", "this", title.lower())
+    if not m:
+        return False
+    subject = m.group("subject").lower()
+    if subject in ("it", "this") or clinical.stems(subject) <= clinical.stems(section.title):
+        return True
+    own = [b for b in section.blocks if b.subhead.lower() == subject and b.kind != "heading"]
+    return len(question & clinical.stems(" ".join(b.text for b in own)) - _GENERIC) >= SUBTYPE_FINDINGS
 
 
 @dataclass(frozen=True)
@@ -179,7 +187,7 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
             continue
         cite = f"§{section.number} {section.title}, p. {b.printed_page}"
         if (_EMERGENCY_SECTION.search(b.text) and len(b.text.split()) >= _SENTENCE_WORDS
-                and (b.part == "intro" or _calls_it_an_emergency(b.text, section.title))):
+                and (b.part == "intro" or _calls_it_an_emergency(b.text, section, q))):
             level = "emergency" if confident else "urgent"
             out.append(Reason(_said(section.title, b.text, _EMERGENCY_SECTION), level, cite, "section"))
         elif confident and b.order in opening and _SEVERE_CONDITION.search(b.text) and not severe_said:

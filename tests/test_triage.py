@@ -289,3 +289,17 @@ def test_a_glucometer_reading_is_a_blood_glucose():
     assert vitals("He is sweaty; glucometer reading 2.1 mmol/L, pulse 112")["glucose"] == 2.1
     assert level("A 67-year-old man is sweaty; his glucometer reading is 2.1 mmol/L.") == "emergency"
 
+
+
+def test_a_sub_type_the_book_calls_an_emergency_counts_for_a_presentation_of_that_sub_type():
+    text = ("A group of disorders with optic nerve damage.\nClinical features\nOpen angle glaucoma\n"
+            "- Mostly asymptomatic\n- Gradual loss of vision\nAngle-closure glaucoma\n"
+            "- Sudden onset of severe eye pain and redness, with nausea, vomiting and headache\n"
+            "- Coloured halos around lights\n- The affected eye feels hard\nManagement\n"
+            "- Angle-closure glaucoma is a medical emergency that requires urgent reduction of intra ocular pressure\n"
+            "- Timolol 0.5% eye drops")
+    s = Book([Chunk("g1", "20.2.2", "Glaucoma", ("20",), "", (935,), ("869",), text)]).section("20.2.2")
+    acute = "A 63-year-old woman has sudden severe eye pain, a red eye, vomiting and halos around lights."
+    assert level(acute, s, confident=True) == "emergency"
+    assert level("A 70-year-old man has gradual loss of vision and cupping of the disc.", s, confident=True) != \
+        "emergency"
