@@ -69,6 +69,8 @@ class RetrieveSettings:
     coverage_size_exponent: float = 0.1  # ... per (chunks in the section) ** this
     coverage_top: int = 5  # ... this many
     sections_listed: int = 10  # sections kept in a Retrieval's section ranking (at least k)
+    section_cap: int = 2  # chunks of one section among the first `cap_top` hits (0: no cap); chosen on dev2
+    cap_top: int = 5
 
 
 @dataclass(frozen=True)

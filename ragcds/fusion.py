@@ -151,3 +151,27 @@ class NamedSections:
             if not any(a2 <= a and b <= b2 and (b2 - a2) > (b - a) for a2, b2, _ in spans):
                 out[row] = max(out[row], b - a)
         return out
+
+
+def capped(order: np.ndarray, chunk_unit: np.ndarray, cap: int, top: int) -> np.ndarray:
+    """The ranking with at most ``cap`` chunks of one section among its first ``top``: a section's further chunks
+    wait just below them, so the top five passages show more than one or two sections (a presentation's
+    condition is often the second section). Order is kept otherwise; ``cap`` 0 changes nothing."""
+    if not cap:
+        return order
+    first: list[int] = []
+    waiting: list[int] = []
+    seen: dict[int, int] = {}
+    for d in order.tolist():
+        if len(first) >= top:
+            break
+        unit = int(chunk_unit[d])
+        if seen.get(unit, 0) < cap:
+            seen[unit] = seen.get(unit, 0) + 1
+            first.append(d)
+        else:
+            waiting.append(d)
+    head = first + waiting
+    moved = np.zeros(len(order), dtype=bool)
+    moved[head] = True
+    return np.concatenate([np.asarray(head, dtype=order.dtype), order[~moved[order]]])

@@ -16,6 +16,7 @@ from ragcds.errors import CorruptIndex, EmptyQuestion
 from ragcds.fusion import (
     NamedSections,
     best_per_group,
+    capped,
     coverage_rerank,
     fuse,
     named_boost,
@@ -298,7 +299,7 @@ class HybridRetriever:
         final, section = fuse(dense, bm25, unit, self._chunk_unit, len(self._section_names), s, named,
                               self._section_names, demote)
         section = self._rerank_sections(section, q, named)
-        order = np.argsort(-final, kind="stable")
+        order = capped(np.argsort(-final, kind="stable"), self._chunk_unit, s.section_cap, s.cap_top)
         hits = tuple(
             Hit(rank=r, chunk=self.chunks[d], score=float(final[d]), dense=float(cos[d]),
                 bm25=float(bm25[d]) if bm25[d] > 0 else None)

@@ -12,7 +12,7 @@ import pytest
 
 from ragcds.config import RetrieveSettings
 from ragcds.errors import CorruptIndex, StaleIndex
-from ragcds.fusion import coverage_rerank, word_coverage
+from ragcds.fusion import capped, coverage_rerank, word_coverage
 from ragcds.index import store
 from ragcds.index.build import build_index
 from ragcds.index.sections import HUBNESS_FILE, UNITS_FILE, VECTORS_FILE, hubness, section_units, split_blocks
@@ -96,6 +96,14 @@ def test_word_coverage_weighs_rare_words_and_counts_each_once():
     assert cover.tolist() == pytest.approx([idf[0] / idf.sum(), idf[1] / idf.sum()])
     assert word_coverage([np.arange(n)], n, [a]).tolist() == [0.0]  # a word in every chunk weighs nothing
     assert word_coverage([], n, [a, b]).tolist() == [0.0, 0.0]
+
+
+def test_capped_keeps_at_most_two_chunks_of_a_section_in_the_top_five():
+    order = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    unit = np.array([0, 0, 0, 0, 1, 2, 2, 3])  # chunks 0-3 of section 0, 4 of section 1, ...
+    assert capped(order, unit, 2, 5).tolist() == [0, 1, 4, 5, 6, 2, 3, 7]
+    assert capped(order, unit, 0, 5).tolist() == order.tolist()
+    assert sorted(capped(order[::-1], unit, 1, 3).tolist()) == list(range(8))  # a permutation, nothing lost
 
 
 def test_coverage_rerank_reorders_only_the_candidates_and_discounts_size():
