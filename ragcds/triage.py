@@ -183,8 +183,8 @@ def from_section(question: str, section: BookSection | None, confident: bool = F
     # the section's opening: its first lines of text (not a chart's classification cells further down)
     opening = {b.order for b in [b for b in section.blocks if b.part == "intro" and b.kind != "heading"][:OPENING]}
     for b in section.blocks:
-        if b.kind == "heading" or clinical.DOCUMENT_POINTER_RE.search(b.text):
-            continue
+        if b.kind == "heading" or clinical.DOCUMENT_POINTER_RE.search(b.text) or b.text.rstrip().endswith("?"):
+            continue  # a chart's question ("Severe palmar pallor?") asks; it says nothing of this patient
         cite = f"§{section.number} {section.title}, p. {b.printed_page}"
         if (_EMERGENCY_SECTION.search(b.text) and len(b.text.split()) >= _SENTENCE_WORDS
                 and (b.part == "intro" or _calls_it_an_emergency(b.text, section, q))):

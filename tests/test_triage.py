@@ -303,3 +303,10 @@ def test_a_sub_type_the_book_calls_an_emergency_counts_for_a_presentation_of_tha
     assert level(acute, s, confident=True) == "emergency"
     assert level("A 70-year-old man has gradual loss of vision and cupping of the disc.", s, confident=True) != \
         "emergency"
+
+
+def test_a_charts_question_is_not_the_books_word_on_this_patient():
+    text = "Look for palmar pallor. Is it\n- Severe palmar pallor?\n- Some palmar pallor?\nClassify\n- Give iron"
+    s = Book([Chunk("a1", "17.3.7", "Check for Anaemia", ("17",), "", (912,), ("846",), text)]).section("17.3.7")
+    assert level("A 3-year-old girl has some palmar pallor (not severe). What iron dose?", s, confident=True) == \
+        "routine"
