@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from ragcds.book import Block, Book, related
+from ragcds.book import Block, Book, BookSection, related
 from ragcds.clinical import stems
 from ragcds.fusion import NamedSections
 from ragcds.index.lexical import tokenize
@@ -77,6 +77,9 @@ class Selection:
     part: str
     blocks: tuple[Block, ...]
     more: bool  # the part has blocks that did not fit the budget
+    # (order of the last shown item of a list, items of that list not shown): a cut list is marked where it is
+    # cut, so "Contraindications" showing one item of seven is never read as complete
+    cut: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,17 +227,31 @@ def select_sections(question: str, ask: Ask, book: Book, number: str, budget: in
         share = left if full else max(left // (len(parts) - i) - PART_HEADER, 0)
         blocks, more = select_part(section, part, question, None if full else share, frozenset(shown), severe)
         if blocks:
-            out.append(Selection(part, tuple(blocks), more))
+            out.append(Selection(part, tuple(blocks), more, cut_lists(section, blocks) if more else ()))
             shown.update(b.order for b in blocks)
             left -= PART_HEADER + sum(len(b.text) + 8 for b in blocks)
     if not full and left > 120:
         extra = extra_blocks(section, question, shown, left - PART_HEADER)
         if extra:
-            out.append(Selection("related", tuple(extra), False))
+            out.append(Selection("related", tuple(extra), False, cut_lists(section, extra)))
     elif full and not out:  # --full on a section without the parts asked for: the whole section
         whole = section_blocks(section)
         if whole:
             out.append(Selection("related", tuple(whole), False))
+    return tuple(out)
+
+
+def cut_lists(section: BookSection, shown: Sequence[Block]) -> tuple[tuple[int, int], ...]:
+    """For each list (the items of one part under one sub-heading) that shows some of its items but not all:
+    (its last shown item, distinct items left)."""
+    taken = {b.order for b in shown}
+    seen = {b.text for b in shown}
+    out = []
+    for key in dict.fromkeys((b.part, b.subhead) for b in shown if b.kind == "item"):
+        own = [b for b in section.blocks if b.kind == "item" and len(b.text) > 2 and (b.part, b.subhead) == key]
+        left = len({b.text for b in own} - seen)
+        if left:
+            out.append((max(b.order for b in own if b.order in taken), left))
     return tuple(out)
 
 

@@ -580,3 +580,20 @@ def test_the_parts_heading_printed_again_atop_a_page_continues_the_sub_part():
     inside = Chunk("h3", "4.1.2", "Other", ("4",), "", (302,), ("301",),
                    "Management\nIf severe\n- Give oxygen\nManagement\n- Or rest")
     assert next(b for b in Book([inside]).section("4.1.2").blocks if b.text == "Or rest").subhead == ""
+
+
+def test_a_list_the_budget_cuts_is_marked_where_it_is_cut():
+    from ragcds.generate.compose import _block_lines
+    from ragcds.policy import select_sections
+    from ragcds.question import analyse
+
+    items = "\n".join(f"- Contraindicated drug number {i} with a long explanatory tail of words" for i in range(9))
+    s = one_section("7.1.3", "Use of Drugs in Renal Failure", f"Use with care.\nManagement\nDrugs to avoid using\n{items}")
+    q = "Which drugs should be avoided in renal failure?"
+    sel = select_sections(q, analyse(q), s_book := Book(s.chunks), "7.1.3", 300, False)
+    lines = _block_lines(sel[0], [], quote=False)
+    assert lines[-1].startswith("- \u2026 ") and lines[-1].endswith("more (p. 50)")
+    shown = sum(1 for x in lines if x.startswith("- Contraindicated"))
+    assert lines[-1] == f"- \u2026 {9 - shown} more (p. 50)"
+    whole = select_sections(q, analyse(q), s_book, "7.1.3", 5000, False)
+    assert not any("more (p." in x for x in _block_lines(whole[0], [], quote=False))

@@ -69,6 +69,7 @@ def _block_lines(sel: Selection, passages: Sequence[Hit], quote: bool) -> list[s
     """Each block on its line with its passage number; the book's sub-heading ("Harmful and ineffective
     resuscitation practices") as a label where it changes, so a list is never read under the wrong heading."""
     out, subhead = [], ""
+    cut = dict(sel.cut)
     for b in sel.blocks:
         if b.subhead and b.subhead != subhead:
             label = b.subhead.rstrip(": ")
@@ -80,6 +81,9 @@ def _block_lines(sel: Selection, passages: Sequence[Hit], quote: bool) -> list[s
         caution = caution_for(b.pdf_page, b.text)
         if caution:  # a reviewed doubt about the printed line, marked as ragcds's own (ragcds/data/cautions.tsv)
             out.append(f"{'>' if quote else ' '} \u26a0 ragcds caution, not the book's words: {caution}")
+        left = cut.get(b.order)
+        if left:  # a list the budget cut is never shown as if complete
+            out.append(f"{'>' if quote else '-'} \u2026 {left} more (p. {b.printed_page})")
     return out
 
 
