@@ -592,8 +592,8 @@ def test_a_list_the_budget_cuts_is_marked_where_it_is_cut():
     q = "Which drugs should be avoided in renal failure?"
     sel = select_sections(q, analyse(q), s_book := Book(s.chunks), "7.1.3", 300, False)
     lines = _block_lines(sel[0], [], quote=False)
-    assert lines[-1].startswith("- \u2026 ") and lines[-1].endswith("more (p. 50)")
+    assert lines[-1].startswith("- [\u2026 ") and lines[-1].endswith("more, p. 50]")
     shown = sum(1 for x in lines if x.startswith("- Contraindicated"))
-    assert lines[-1] == f"- \u2026 {9 - shown} more (p. 50)"
+    assert lines[-1] == f"- [\u2026 {9 - shown} more, p. 50]"
     whole = select_sections(q, analyse(q), s_book, "7.1.3", 5000, False)
-    assert not any("more (p." in x for x in _block_lines(whole[0], [], quote=False))
+    assert not any("more, p." in x for x in _block_lines(whole[0], [], quote=False))

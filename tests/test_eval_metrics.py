@@ -177,9 +177,9 @@ def test_quote_block_attribution_and_headings():
     text = (
         "Treatment, quoted verbatim from the guidelines:\n\n> Management\n"
         "> - For pain, give paracetamol 1 g every 8 hours\n— [2] §1.3.13 Food Poisoning, p. 86\n\n"
-        "From the guidelines:\n- Intermittent abdominal pain with diarrhoea [1]"
+        "From the guidelines:\n- Intermittent abdominal pain with diarrhoea [1]\n- [\u2026 3 more, p. 86]"
     )
-    assert M.statements(text) == [
+    assert M.statements(text) == [  # the cut-list marker is ragcds' framing, not a statement
         ("For pain, give paracetamol 1 g every 8 hours", [2]),
         ("Intermittent abdominal pain with diarrhoea", [1]),
     ]

@@ -46,7 +46,7 @@ _DOSE_MARK = re.compile(r"\[dose removed[^\]]*\]", re.I)  # left by the answer p
 _LEAD = re.compile(r"^\s*(?:(?:[-*•#>]+|\d+[.)](?=\s))\s*)+")  # quote marks, bullets, list numbers
 # ragcds' own framing lines of an extractive answer: the likely section, the triage (cited by its own quote of
 # the book), a pointer to the rest of the section; not statements about the guideline's content
-_FRAMING = re.compile(r"^\s*(Likely:|Possibly \(not certain\):|Triage:|Also consider|… more in §)")
+_FRAMING = re.compile(r"^\s*(Likely:|Possibly \(not certain\):|Triage:|Also consider|… more in §|\[… \d+ more, p\.)")
 _ATTRIBUTION = re.compile(r"^\s*(?:[—–-]+\s*)?\[\d+\]\s*§")  # `— [6] §1.3.13 Food Poisoning, p. 86`
 _WORD = re.compile(r"[a-z][a-z'\-]*[a-z]")
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")

@@ -83,7 +83,7 @@ def _block_lines(sel: Selection, passages: Sequence[Hit], quote: bool) -> list[s
             out.append(f"{'>' if quote else ' '} \u26a0 ragcds caution, not the book's words: {caution}")
         left = cut.get(b.order)
         if left:  # a list the budget cut is never shown as if complete
-            out.append(f"{'>' if quote else '-'} \u2026 {left} more (p. {b.printed_page})")
+            out.append(f"{'>' if quote else '-'} [\u2026 {left} more, p. {b.printed_page}]")  # ours, bracketed
     return out
 
 
