@@ -588,12 +588,13 @@ def test_a_list_the_budget_cuts_is_marked_where_it_is_cut():
     from ragcds.question import analyse
 
     items = "\n".join(f"- Contraindicated drug number {i} with a long explanatory tail of words" for i in range(9))
-    s = one_section("7.1.3", "Use of Drugs in Renal Failure", f"Use with care.\nManagement\nDrugs to avoid using\n{items}")
+    text = f"Use with care.\nManagement\nDrugs to avoid using\n{items}"
+    book = Book(one_section("7.1.3", "Use of Drugs in Renal Failure", text).chunks)
     q = "Which drugs should be avoided in renal failure?"
-    sel = select_sections(q, analyse(q), s_book := Book(s.chunks), "7.1.3", 300, False)
+    sel = select_sections(q, analyse(q), book, "7.1.3", 300, False)
     lines = _block_lines(sel[0], [], quote=False)
     assert lines[-1].startswith("- [\u2026 ") and lines[-1].endswith("more, p. 50]")
     shown = sum(1 for x in lines if x.startswith("- Contraindicated"))
     assert lines[-1] == f"- [\u2026 {9 - shown} more, p. 50]"
-    whole = select_sections(q, analyse(q), s_book, "7.1.3", 5000, False)
+    whole = select_sections(q, analyse(q), book, "7.1.3", 5000, False)
     assert not any("more, p." in x for x in _block_lines(whole[0], [], quote=False))

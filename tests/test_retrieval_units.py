@@ -20,6 +20,7 @@ from ragcds.ingest.chunk import Chunk
 from ragcds.lexicon import Lexicon, strip_measurements
 from ragcds.population import conflicts, question_population, section_population
 from ragcds.retrieve import HybridRetriever, NamedSections, fuse, named_boost, ranks_of, rrf_ranks
+from tests.conftest import UCG_TEXT, need
 from tests.fakes import FakeEmbedder
 from tests.pdfgen import make_guideline_pdf
 
@@ -186,6 +187,13 @@ def test_packaged_lexicon_has_the_reviewed_pairs():
     pairs = dict(lex.pairs)
     assert "convulsions" in pairs["fits"] and pairs["yellow eyes"] == ("jaundice",)
     assert pairs["swollen legs"] == ("oedema",) and pairs["passing blood in urine"] == ("haematuria",)
+
+
+def test_every_clinical_term_of_the_packaged_lexicon_is_the_books_own_word():
+    text = " ".join(need(UCG_TEXT).read_text(encoding="utf-8").lower().split())
+    lex = Lexicon.load()
+    missing = [(lay, term) for lay, terms in (*lex.pairs, *lex.measured) for term in terms if term.lower() not in text]
+    assert not missing, missing
 
 
 def test_strip_measurements_keeps_doses():
