@@ -67,7 +67,7 @@ class RetrieveSettings:
     strip_measurements: bool = True  # BM25 ignores a presentation's vitals and ages ("pulse 130", "39.8 °C")
     coverage_weight: float = 0.3  # section level: the top sections re-scored by the question words they hold
     coverage_size_exponent: float = 0.1  # ... per (chunks in the section) ** this
-    coverage_top: int = 5  # ... this many
+    coverage_top: int = 8  # ... this many (5 until stop 20; 8 chosen on dev)
     sections_listed: int = 10  # sections kept in a Retrieval's section ranking (at least k)
     section_cap: int = 2  # chunks of one section among the first `cap_top` hits (0: no cap); chosen on dev2
     cap_top: int = 5
