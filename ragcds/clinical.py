@@ -378,13 +378,11 @@ def stems(text: str) -> set[str]:
     return {stem(w) for w in content_words(text) if not w[0].isdigit()}
 
 
-# a finding the question denies ("no difficulty breathing", "she has not had any fits"): its clause, from the
-# last clause break before it, holds a negation
+# a finding the question denies ("no difficulty breathing", "she has not had any fits"): a negation in its clause
+# (from the last clause break before it), at most NEGATION_WORDS words before it (NegEx's window is five)
 _NEGATION = re.compile(r"\b(no|not|without|denies|nor|never|none|absent|normal)\b", re.I)
 _CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
-
-
-NEGATION_WORDS = 6  # a negation reaches this many words ahead (NegEx's window is five)
+NEGATION_WORDS = 6
 
 
 def negated(text: str, start: int) -> bool:
