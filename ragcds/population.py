@@ -19,9 +19,16 @@ CHILD, ADULT, PREGNANCY = "child", "adult", "pregnancy"
 # the child from 2 months ("Sick Child Age 2 Months to 5 Years")
 NEWBORN, OLDER_CHILD = "newborn", "older child"
 
-_AGE_YEARS = re.compile(r"\b(\d{1,3})[- ](?:years?|yrs?)[- ]old\b|\baged? (\d{1,3})(?: years)?\b", re.I)
-_AGE_YOUNG = re.compile(r"\b\d{1,2}[- ](?:days?|weeks?|months?)[- ]old\b", re.I)
-_CHILD_WORDS = re.compile(r"\b(?:baby|babies|infant|newborn|neonate|toddler|child|son|daughter|boy)\b", re.I)
+# an age in years: "a 58-year-old", "aged 58", and as a relative says it, "my mother is 58", "a boy of 4"
+_AGE_YEARS = re.compile(
+    r"\b(\d{1,3})[- ](?:years?|yrs?)[- ]old\b|\baged? (\d{1,3})(?: years)?\b|"
+    r"\b(?:he|she|mother|father|wife|husband|brother|sister|grand(?:mother|father|son|daughter)|uncle|aunt|son|"
+    r"daughter|boy|girl|man|woman) (?:is|of) (\d{1,3})(?: years)?\b(?!\s*(?:kg|%|/|mm|cm|°|weeks?|months?|days?))",
+    re.I)
+_AGE_YOUNG = re.compile(r"\b\d{1,2}[- ](?:days?|weeks?|months?)[- ]old\b|\bof \d{1,2} (?:days?|weeks?|months?)\b",
+                        re.I)
+_CHILD_WORDS = re.compile(r"\b(?:baby|babies|infant|newborn|neonate|toddler|child|son|daughter|boy|girl|"
+                          r"grand(?:son|daughter))\b", re.I)
 _ADULT_WORDS = re.compile(r"\b(?:man|men|woman|women|husbands?|wives|wife|mothers?|fathers?|adults?)\b", re.I)
 _AGE_INFANT = re.compile(r"\b(\d{1,2})[- ](days?|weeks?)[- ]old\b|\b(newborn|neonate)s?\b", re.I)
 YOUNG_INFANT_WEEKS = 8  # the IMCI young-infant charts: birth up to 2 months
@@ -35,7 +42,9 @@ _S_CHILD = re.compile(r"\b(?:child(?:ren)?|paediatric|infants?|neonat\w*|newborn
 _S_ADULT = re.compile(r"\badults?\b", re.I)
 _S_NEWBORN = re.compile(r"\b(?:newborns?|neonat\w*|young infants?|up to 2 months|first days of life)\b", re.I)
 _S_OLDER_CHILD = re.compile(r"\b2 months to 5 years\b", re.I)
-_AGE_UNIT = re.compile(r"\b(\d{1,3})[- ](days?|weeks?|months?|years?|yrs?)[- ]old\b", re.I)
+_AGE_UNIT = re.compile(r"\b(\d{1,3})[- ](days?|weeks?|months?|years?|yrs?)[- ]old\b|"
+                       r"\b(?:boy|girl|baby|child|son|daughter|infant) of (\d{1,3}) (days?|weeks?|months?|years?)\b",
+                       re.I)
 _WEEKS = {"d": 1 / 7, "w": 1.0, "m": 4.35, "y": 52.0}
 _S_PREGNANCY = re.compile(r"\b(?:pregnan\w*|obstetric\w*|antenatal|postpartum|postnatal|labou?r|puerper\w*)\b", re.I)
 
@@ -52,7 +61,7 @@ def question_population(question: str) -> Population:
     """The patient's groups stated in a question: an age in years (< 13 child, >= 18 adult), an age in days,
     weeks or months (child), person words (baby, boy / man, woman), pregnancy words."""
     groups: set[str] = set()
-    ages = [int(a or b) for a, b in _AGE_YEARS.findall(question)]
+    ages = [int(a or b or c) for a, b, c in _AGE_YEARS.findall(question)]
     if ages:
         groups |= {CHILD} if ages[0] < 13 else {ADULT} if ages[0] >= 18 else set()
     elif _AGE_YOUNG.search(question) or _CHILD_WORDS.search(question):
@@ -73,7 +82,10 @@ def question_population(question: str) -> Population:
 def age_in_weeks(question: str) -> float | None:
     """The patient's age the question states ("a 9-month-old", "a 4-year-old girl"), in weeks; None without one."""
     m = _AGE_UNIT.search(question)
-    return int(m.group(1)) * _WEEKS[m.group(2)[0].lower()] if m else None
+    if not m:
+        return None
+    number, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    return int(number) * _WEEKS[unit[0].lower()]
 
 
 def young_infant(question: str) -> bool:

@@ -196,6 +196,12 @@ def test_every_clinical_term_of_the_packaged_lexicon_is_the_books_own_word():
     assert not missing, missing
 
 
+def test_burning_the_sensation_is_not_the_injury_for_bm25():
+    assert "burning" not in strip_measurements("A 62-year-old has burning pain and small blisters on his face")
+    assert "burning" not in strip_measurements("Burning on passing urine for 2 days")
+    assert "burning" in strip_measurements("A child pulled a pot of boiling water onto himself: burns, burning skin")
+
+
 def test_strip_measurements_keeps_doses():
     q = "A 5-year-old, pulse 160/min, BP 85/55 mmHg, 39.8 °C for 3 days; took 500 mg and 2.5mg; Hb 7 g/dl"
     out = strip_measurements(q)
@@ -290,6 +296,12 @@ def test_search_path_does_not_import_torch():
     ("A baby has had a fever for two days", {"child"}),
     ("A woman who is 9 weeks pregnant vomits everything", {"adult", "pregnancy"}),
     ("What is the dose of artesunate?", set()),
+    # as a relative says it (found writing lay-worded questions): a girl with her mother is a child
+    ("A girl of 20 months looks thin to her mother", {"child", "older child"}),
+    ("My mother is 58. Her eyes have turned yellow", {"adult"}),
+    ("A boy of 4 pushed a bean into his ear", {"child"}),
+    ("His pulse is 110 and he is 35 years old", {"adult"}),
+    ("She is 10 weeks pregnant", {"adult", "pregnancy"}),
 ])
 def test_question_population(question, groups):
     assert set(question_population(question).groups) == groups
