@@ -190,7 +190,18 @@ def part_of_heading(line: str) -> str | None:
     # no digit outside brackets: "Treatment of 2 …" is a sentence, "(≥ 14 to ≤ 28 weeks)" names the subject
     if m and not re.search(r"\d", re.sub(r"\([^)]*\)", "", bare)) and len(bare.split()) <= 10:
         return _HEADING_PART[m.group("head").lower()]
+    if _QUALIFIED_MANAGEMENT.match(line.strip().rstrip(":")) and not line.strip().isupper():
+        return "management"
     return None
+
+
+# a heading that qualifies the management, as the UCG prints them ("General principles of management",
+# "Pre-referral treatment", "Supportive treatment", "Pain Management"); not "Continue treatment" or "Refer for
+# specialist management", which are instructions
+_QUALIFIED_MANAGEMENT = re.compile(
+    r"^(general principles of( medicine)?|principles of( general)?|pre-referral|supportive|symptomatic( and "
+    r"supportive)?|adjunctive|non-medicine|non-drug|non-pharmacological|medicine|medicines-based|first line|"
+    r"outpatient|inpatient|pain|case|initial|immediate|pre-operative|post-operative) (management|treatment)$", re.I)
 
 
 _HEAD_FIRST_WORDS = frozenset(h.split()[0] for h in _HEADING_PART)

@@ -68,6 +68,12 @@ def test_part_headings_are_whole_lines_not_sentences():
     # digits in brackets name the subject; a sentence with a number is not a heading
     assert clinical.part_of_heading("Medical management of IUFD (≥ 14 to ≤ 28 weeks)") == "management"
     assert clinical.part_of_heading("Treatment of 2 patients") is None
+    # headings that qualify the management, as the book prints them; instructions are not headings
+    for heading in ("Principles of general management", "Adjunctive treatment", "Pre-referral treatment",
+                    "Non-medicine treatment", "Pain Management"):
+        assert clinical.part_of_heading(heading) == "management", heading
+    assert clinical.part_of_heading("Continue treatment") is None
+    assert clinical.part_of_heading("Refer for specialist management") is None
 
 
 def test_level_of_care_noise():
