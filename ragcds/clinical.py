@@ -387,19 +387,3 @@ def stem(word: str) -> str:
 
 def stems(text: str) -> set[str]:
     return {stem(w) for w in content_words(text) if not w[0].isdigit()}
-
-
-# a finding the question denies ("no difficulty breathing", "she has not had any fits"): a negation in its clause
-# (from the last clause break before it), at most NEGATION_WORDS words before it (NegEx's window is five)
-_NEGATION = re.compile(r"\b(no|not|without|denies|nor|never|none|absent|normal)\b", re.I)
-_CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
-NEGATION_WORDS = 6
-
-
-def negated(text: str, start: int) -> bool:
-    """Is the match at `start` denied: a negation in its clause at most NEGATION_WORDS words before it ("no lip
-    swelling and no difficulty breathing"; not "who is not pregnant has had high fever with shaking chills")?"""
-    head = text[:start]
-    cut = max((m.end() for m in _CLAUSE_END.finditer(head)), default=0)
-    words = head[cut:].split()
-    return bool(_NEGATION.search(" ".join(words[-NEGATION_WORDS:])))

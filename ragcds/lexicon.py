@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ragcds.clinical import negated
 from ragcds.files import package_data
-from ragcds.vitals import NAMES, conditions, met, vitals
+from ragcds.findings import NAMES, conditions, met, negated, vitals
 
 LEXICON_FILE = "lexicon.tsv"
 
@@ -56,7 +55,7 @@ class Lexicon:
     def matches(self, question: str, denied: bool = True) -> list[tuple[str, tuple[str, ...]]]:
         """The (lay phrase, clinical terms) pairs found in the question, in question order; a phrase inside a
         longer matched one (``fit`` inside ``fit and well``) is not counted twice. ``denied=False`` leaves out
-        a phrase the question denies ("she has not had any fits", clinical.negated)."""
+        a phrase the question denies ("she has not had any fits", findings.negated)."""
         q = " ".join(question.lower().split())
         taken: list[tuple[int, int]] = []
         out: list[tuple[int, str, tuple[str, ...]]] = []

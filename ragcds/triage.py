@@ -25,9 +25,9 @@ from functools import lru_cache
 from ragcds import clinical
 from ragcds.book import Block, BookSection
 from ragcds.files import package_data, table_rows
+from ragcds.findings import conditions, met, negated, vitals
 from ragcds.population import CHILD, Population, young_infant
 from ragcds.select import lead_in
-from ragcds.vitals import conditions, met, vitals
 
 LEVELS = ("routine", "urgent", "emergency")  # ascending
 WHO = ("any", "child", "infant", "adult", "pregnancy")  # whom a danger sign is read for
@@ -161,7 +161,7 @@ def from_signs(question: str, population: Population, page_citation: dict[int, s
                 out.append(Reason(", ".join(hits), s.level, _cite(s, page_citation), "vital-signs"))
             continue
         for m in re.finditer(s.finding, question, re.I):
-            if not clinical.negated(question, m.start()):
+            if not negated(question, m.start()):
                 out.append(Reason(m.group(0), s.level, _cite(s, page_citation), "danger-signs"))
                 break
     return out

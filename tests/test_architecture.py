@@ -15,7 +15,8 @@ MAX_LINES = 60
 # compares versions, so it is a stage after retrieval (the gates themselves get the search passed in).
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("ragcds", "ragcds.config", "ragcds.errors", "ragcds.files", "ragcds.plugins",
-                    "ragcds.clinical", "ragcds.population", "ragcds.lexicon", "ragcds.question")),
+                    "ragcds.clinical", "ragcds.findings", "ragcds.population", "ragcds.lexicon",
+                    "ragcds.question")),
     ("ingest", ("ragcds.ingest",)),
     ("index", ("ragcds.index",)),
     ("retrieve", ("ragcds.fusion", "ragcds.book", "ragcds.retrieve")),

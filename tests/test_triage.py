@@ -8,11 +8,10 @@ import re
 import pytest
 
 from ragcds.book import Book
-from ragcds.clinical import negated
+from ragcds.findings import negated, vitals
 from ragcds.ingest.chunk import Chunk
 from ragcds.population import question_population
 from ragcds.triage import parse_signs, signs, triage
-from ragcds.vitals import vitals
 from tests.conftest import UCG_TEXT, need
 
 

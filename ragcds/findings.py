@@ -1,7 +1,8 @@
-"""Measured values a question states (blood pressure, SpO2, blood glucose, pulse, temperature, breathing rate)
-and the threshold conditions the data files write over them (``@glucose<3``, ``@sbp>=180|@dbp>=110``): one home
-for reading a patient's measurements, used by triage (``triage_signs.tsv``) and by the lexicon
-(``lexicon.tsv``: a measured finding the book names, "@glucose<3" → hypoglycaemia)."""
+"""What a question states about its patient, read one way everywhere: the measured values (blood pressure,
+SpO2, blood glucose, pulse, temperature, breathing rate) with the threshold conditions the data files write over
+them (``@glucose<3``, ``@sbp>=180|@dbp>=110``), and the findings it denies ("no difficulty breathing"). Used by
+triage (``triage_signs.tsv``) and by the lexicon (``lexicon.tsv``: a measured finding the book names, "@glucose<3"
+→ hypoglycaemia; a denied lay finding adds no clinical word)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,19 @@ def met(conds: list[tuple[str, str, float]], measured: dict[str, float]) -> list
     """The conditions the measured values meet, as "name value" ("glucose 2.1"); any one met is enough."""
     return [f"{name} {measured[name]:g}" for name, op, value in conds
             if name in measured and OPS[op](measured[name], value)]
+
+
+# a finding the question denies ("no difficulty breathing", "she has not had any fits"): a negation in its clause
+# (from the last clause break before it), at most NEGATION_WORDS words before it (NegEx's window is five)
+_NEGATION = re.compile(r"\b(no|not|without|denies|nor|never|none|absent|normal)\b", re.I)
+_CLAUSE_END = re.compile(r"[.;:!?]|,\s*(but|and)\b|\bbut\b")
+NEGATION_WORDS = 6
+
+
+def negated(text: str, start: int) -> bool:
+    """Is the match at `start` denied: a negation in its clause at most NEGATION_WORDS words before it ("no lip
+    swelling and no difficulty breathing"; not "who is not pregnant has had high fever with shaking chills")?"""
+    head = text[:start]
+    cut = max((m.end() for m in _CLAUSE_END.finditer(head)), default=0)
+    words = head[cut:].split()
+    return bool(_NEGATION.search(" ".join(words[-NEGATION_WORDS:])))
