@@ -134,8 +134,8 @@ class _BlockBuilder:
             self.boundary = True  # a level-of-care code ends a table row
             return
         # across a row's end or a page break only a plain wrap continues (lower case, or after "and", "of" …)
-        hard = self.boundary or (bool(self.cur) and pdf != self.prev_pdf)
         new_page = pdf != self.prev_pdf
+        hard = self.boundary or (bool(self.cur) and new_page)
         self.boundary, self.prev_pdf = False, pdf
         if part is not None:
             bare = line.strip().rstrip(":")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Sequence
 
 _VALUES: dict[str, re.Pattern[str]] = {
     "sbp": re.compile(r"\b(?:BP|blood pressure)\s*(?:is|of|was|:)?\s*(\d{2,3})\s*/\s*\d{2,3}", re.I),
@@ -40,7 +41,7 @@ def conditions(text: str) -> list[tuple[str, str, float]]:
     return [(m.group(1), m.group(2), float(m.group(3))) for m in _CONDITION.finditer(text)]
 
 
-def met(conds: list[tuple[str, str, float]], measured: dict[str, float]) -> list[str]:
+def met(conds: Sequence[tuple[str, str, float]], measured: dict[str, float]) -> list[str]:
     """The conditions the measured values meet, as "name value" ("glucose 2.1"); any one met is enough."""
     return [f"{name} {measured[name]:g}" for name, op, value in conds
             if name in measured and OPS[op](measured[name], value)]

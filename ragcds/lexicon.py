@@ -23,12 +23,12 @@ LEXICON_FILE = "lexicon.tsv"
 class Lexicon:
     pairs: tuple[tuple[str, tuple[str, ...]], ...]  # (lay phrase, clinical terms), longest phrase first
     # (threshold conditions, clinical terms): a measured value the book names ("@glucose<3" → hypoglycaemia)
-    measured: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    measured: tuple[tuple[tuple[tuple[str, str, float], ...], tuple[str, ...]], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> Lexicon:
         rows: dict[str, tuple[str, ...]] = {}
-        measured: list[tuple[str, tuple[str, ...]]] = []
+        measured: list[tuple[tuple[tuple[str, str, float], ...], tuple[str, ...]]] = []
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip() or line.startswith("#") or line.startswith("lay\t"):
                 continue
@@ -41,7 +41,7 @@ class Lexicon:
                 if not conds or any(name not in NAMES for name, _, _ in conds):
                     raise ValueError(f"{LEXICON_FILE}:{n}: a measured finding is @name<op>value with name one of "
                                      f"{', '.join(NAMES)}, got {lay!r}")
-                measured.append((lay.strip(), terms))
+                measured.append((tuple(conds), terms))
                 continue
             rows[" ".join(lay.lower().split())] = terms
         return cls(tuple(sorted(rows.items(), key=lambda kv: (-len(kv[0]), kv[0]))), tuple(measured))
@@ -78,8 +78,7 @@ class Lexicon:
         low = question.lower()
         extra = [t for _, terms in self.matches(question, denied=False) for t in terms if t.lower() not in low]
         if self.measured and (values := vitals(question)):
-            extra += [t for cond, terms in self.measured if met(conditions(cond), values) for t in terms
-                      if t.lower() not in low]
+            extra += [t for conds, terms in self.measured if met(conds, values) for t in terms if t.lower() not in low]
         extra = list(dict.fromkeys(extra))
         return f"{question} ({'; '.join(extra)})" if extra else question
 
