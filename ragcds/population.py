@@ -18,6 +18,7 @@ CHILD, ADULT, PREGNANCY = "child", "adult", "pregnancy"
 # "Sick Newborn" and "Sick Young Infant Age Up To 2 Months", "Essential Care of the Newborn", "Neonatal ...") and
 # the child from 2 months ("Sick Child Age 2 Months to 5 Years")
 NEWBORN, OLDER_CHILD = "newborn", "older child"
+NOT_PREGNANT = "not pregnant"  # the question says so ("a non-pregnant woman"): pregnancy sections do not fit
 
 # an age in years: "a 58-year-old", "aged 58", and as a relative says it, "my mother is 58", "a boy of 4"
 _AGE_YEARS = re.compile(
@@ -74,9 +75,29 @@ def question_population(question: str) -> Population:
             groups.add(NEWBORN)
         elif weeks is not None and weeks > YOUNG_INFANT_WEEKS:
             groups.add(OLDER_CHILD)
+    if _NOT_PREGNANT.search(question):
+        groups.add(NOT_PREGNANT)
     if _PREGNANT.search(_NOT_PREGNANT.sub(" ", question)):
         groups |= {PREGNANCY, ADULT} - ({CHILD} if CHILD in groups else set())
     return Population(frozenset(groups))
+
+
+# words of pregnancy, labour, birth and breastfeeding: a question with none of them is not about an obstetric
+# condition (a question with one may not state that the patient is pregnant: "a breastfeeding mother", "the first
+# stage of labour", "7 weeks of amenorrhoea")
+_OBSTETRIC = re.compile(r"\b(?:pregnan\w*|gestation\w*|antenatal|ANC|trimester|gravid\w*|primigravida|multigravida|"
+                        r"para \d|labou?r\w*|childbirth|birth|deliver\w*|caesarean|c-section|postpartum|postnatal|"
+                        r"puerper\w*|breast ?feed\w*|breasts?|lactat\w*|f(?:o)?et(?:al|us)|foetus|uter\w*|cervi\w*|"
+                        r"placenta\w*|membranes|miscarr\w*|abortion|amenorrh\w*|missed (?:her )?periods?|obstetric\w*|"
+                        r"midwi\w*|newborn|neonat\w*|episiotomy|eclampsia|pre-eclampsia)\b", re.I)
+
+
+def pregnancy_unstated(question: str, section: Population) -> bool:
+    """A section written for pregnancy (chapter 16, "Diabetes in Pregnancy") for a question with no word of
+    pregnancy, labour, birth or breastfeeding: it fits (an adult woman may be pregnant), but after the sections
+    written for anyone."""
+    s = section.groups
+    return PREGNANCY in s and not s & {CHILD, NEWBORN} and not _OBSTETRIC.search(_NOT_PREGNANT.sub(" ", question))
 
 
 def age_in_weeks(question: str) -> float | None:
@@ -106,11 +127,14 @@ def section_population(title: str, heading_path: Sequence[str] = ()) -> Populati
 
 def conflicts(question: Population, section: Population) -> bool:
     """True when the section is written only for groups the question's patient is not in: an adult or pregnancy
-    section for a child, a child-only section for an adult or a pregnant woman. (An adult woman is not assumed
-    non-pregnant, so pregnancy sections are never demoted for adults.)"""
+    section for a child, a child-only section for an adult or a pregnant woman, a pregnancy section for a woman the
+    question says is not pregnant. (An adult woman is not otherwise assumed non-pregnant: policy.resolve only ranks
+    pregnancy sections after the others when the question has no word of pregnancy.)"""
     if not question or not section:
         return False
     q, s = question.groups, section.groups
+    if NOT_PREGNANT in q and PREGNANCY in s and not s & {CHILD, NEWBORN}:  # "Urinary Tract Infections in Pregnancy"
+        return True
     if NEWBORN in s and OLDER_CHILD not in s and OLDER_CHILD in q:  # a newborn's section for a 9-month-old
         return True
     if OLDER_CHILD in s and NEWBORN not in s and NEWBORN in q:  # the 2 months-5 years chart for a newborn

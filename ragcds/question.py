@@ -124,9 +124,11 @@ class Ask:
 
 def analyse(question: str) -> Ask:
     """Read a question once: the parts it asks for, treatment, presentation and the patient's population."""
-    parts = [name for name, rx in ASK_PATTERNS if rx.search(question)]
-    m = TREATMENT.search(question)
     presentation = _describes_patient(question)
+    asked = " ".join(asked_sentences(question)) if presentation else ""
+    what = asked or question  # a vignette's story says who the patient is; its question, what to answer
+    parts = [name for name, rx in ASK_PATTERNS if rx.search(what)]
+    m = TREATMENT.search(what)
     if presentation and "diagnosis" not in parts:
         parts.insert(0, "diagnosis")
     if not parts:

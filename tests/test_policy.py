@@ -40,7 +40,7 @@ def test_what_the_question_asks():
     a = analyse("A 3-year-old boy has had cough and fast breathing for 2 days. What is it and how do I treat it?")
     assert a.presentation and a.treatment and a.parts[0] == "diagnosis" and "child" in a.population.groups
     a = analyse("A 28-year-old woman who is not pregnant has fever and flank pain. What should she receive?")
-    assert a.population.groups == {"adult"} and a.treatment
+    assert a.population.groups == {"adult", "not pregnant"} and a.treatment
     # a vignette without an age: people described in a statement, or a patient named by a pronoun
     assert analyse("Three men drank a home-distilled spirit yesterday. Today they have vomiting and blurred vision. "
                    "What is the likely poisoning?").presentation
@@ -213,3 +213,49 @@ def test_a_condition_whose_test_came_back_negative_is_not_the_likely_one():
         ranked = tuple(sorted(r.sections, key=lambda s: s.section != "2.5.2.1"))  # malaria ranked first
         d = decide(q, replace(r, sections=ranked), src.book, src.vocabulary)
         assert d.resolved[0].section == first
+
+
+def test_a_vignettes_parts_are_read_from_its_question_not_its_story():
+    # "presents with" in the story asks for no features; the question sentence asks for treatment only
+    a = analyse("A 9-year-old boy presents with intense itching at night and burrows between his fingers; his "
+                "siblings scratch too. What treatment and general measures are needed?")
+    assert a.presentation and a.parts == ("diagnosis", "management") and a.treatment
+    # a story that was treated, with a question asking only what it is: not a treatment question
+    a = analyse("A 30-year-old man was treated with amoxicillin last week and still has a cough and night sweats "
+                "for a month. What is the likely diagnosis?")
+    assert a.presentation and not a.treatment and a.parts == ("diagnosis",)
+    # a search-box query has no story: its words are read as they are
+    assert analyse("signs of severe malaria in a child").parts == ("features",)
+
+
+def test_a_condition_the_book_never_names_is_out_of_scope_however_close_the_passages():
+    q = "What dose of IV immunoglobulin and aspirin for a child with Kawasaki disease?"
+    d = run(q, top_dense=0.9)
+    assert d.action == "out_of_scope" and "kawasaki" in d.unknown_terms and "never names" in d.why
+    # an unknown word that names no condition still needs the passages to be far
+    assert run("What dose of artesunate alongside fluids for severe malaria?", top_dense=0.9).action != "out_of_scope"
+
+
+PREGNANCY_BOOK = [
+    chunk("u0", "7.2.1", "Acute Cystitis", "Clinical features\n- dysuria, frequency and urgency\nManagement\n"
+          "- Nitrofurantoin 100 mg every 12 hours for 5 days", 40),
+    chunk("p0", "16.2.6", "Urinary Tract Infections in Pregnancy", "Clinical features\n- dysuria, frequency and "
+          "urgency of micturition in pregnancy\nManagement\n- Nitrofurantoin 100 mg every 12 hours for 7 days", 80),
+]
+
+
+def test_a_pregnancy_section_is_not_for_a_woman_who_is_not_pregnant_and_comes_after_when_pregnancy_is_unsaid():
+    from dataclasses import replace
+
+    src = FakeSource([replace(PREGNANCY_BOOK[1], heading_path=("16 Obstetric Conditions", "16.2.6 UTI")),
+                      PREGNANCY_BOOK[0]], top_dense=0.8)
+
+    def first(q: str) -> str:
+        return decide(q, src.retrieve(q), src.book, src.vocabulary).resolved[0].section
+
+    story = "A 27-year-old {} woman has dysuria, frequency and urgency of micturition for two days."
+    assert first(story.format("non-pregnant") + " What is the first-line treatment?") == "7.2.1"
+    assert first(story.format("") + " What is the first-line treatment?") == "7.2.1"
+    # said, or said in other words (labour, a breastfeeding mother), the pregnancy section is the book's answer
+    assert first(story.format("pregnant") + " What is the first-line treatment?") == "16.2.6"
+    assert first(story.format("breastfeeding") + " What is the first-line treatment?") == "16.2.6"
