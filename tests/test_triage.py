@@ -39,6 +39,16 @@ def test_fit_the_verb_and_fit_the_adjective_are_not_convulsions():
     assert level("A child has coughing fits and fits of coughing that end in a whoop.") == "routine"
 
 
+def test_airway_signs_in_a_health_workers_words():
+    # the book's "Upper airway obstruction as shown by: flaring of the nostrils, recession ... below the ribs"
+    # (p. 1031) and chest in-drawing as a mother or a nurse describes it
+    assert level("A 10-month-old choked on groundnuts and keeps coughing.") == "emergency"
+    assert level("A 10-month-old has a cough; his nostrils are flaring.") == "emergency"
+    assert level("A 2-year-old coughs; the skin below his ribs sucks in with each breath.") == "emergency"
+    assert level("A 2-year-old coughs; his lower chest pulls in when he breathes.") == "emergency"
+    assert level("A 2-year-old coughs; no flaring of the nostrils, his chest does not pull in.") == "routine"
+
+
 def test_negated_findings_do_not_count():
     q = "A woman has itchy weals. She has no lip swelling and no difficulty breathing, and she is not confused."
     assert level(q) == "routine"
