@@ -598,3 +598,27 @@ def test_a_list_the_budget_cuts_is_marked_where_it_is_cut():
     assert lines[-1] == f"- [\u2026 {9 - shown} more, p. 50]"
     whole = select_sections(q, analyse(q), book, "7.1.3", 5000, False)
     assert not any("more, p." in x for x in _block_lines(whole[0], [], quote=False))
+
+
+IUD = """Management
+- Insert the IUD closely following recommended procedures; explain each step to the client
+- How to check that the IUD is still in place after each menstruation
+- To check each sanitary pad before disposal to ensure the IUD has not been expelled
+Irregular Bleeding
+- Give 400-800 mg ibuprofen eight hourly after meals for 5 days when irregular bleeding starts
+Heavy Bleeding
+- Give ibuprofen 400-800 mg every eight hours after meals for 5 days
+- Give ferrous salt tablets (60 mg iron) to prevent anaemia
+ART in Adults
+- Start ART on the same day
+"""
+
+
+def test_the_sub_part_whose_heading_the_question_states_is_read_first():
+    s = one_section("15.2.8", "Intrauterine Device (IUD) and ART", IUD)
+    q = "A client with an IUD complains of heavy menstrual bleeding since insertion. What else should I check?"
+    blocks, more = select_part(s, "management", q, 160)
+    assert more and [b.subhead for b in blocks][:2] == ["Heavy Bleeding", "Heavy Bleeding"]
+    # a heading of one word of the section's title ("ART") or a word of who the patient is names nothing
+    q = "A woman with an IUD asks when adults start ART and how to check the IUD after each menstruation."
+    assert select_part(s, "management", q, 160)[0][0].subhead != "ART in Adults"
