@@ -49,7 +49,7 @@ TREATMENT = re.compile(
     r"fluids? (should|to|do)|rehydrat\w*|what (should|must|do|can) [\w ]{1,30}? do\b|recommended|receive|be given|"
     r"how (often|long|many (tablets|doses|days))|schedule|offer(ed)?|supplements?|prophyla\w*|ORS|"
     r"what (is|are) (the )?(\w+ )?(options?|choices?)|correct(ed|ing|ion)?|"
-    r"anti-?(emetic|pyretic|convulsant|histamine|helminthic)s?|anticoagula\w*|"
+    r"anti-?(emetic|pyretic|convulsant|histamine|helminthic)s?|anticoagula\w*|(local )?anaesthetics?|analgesics?|"
     r"how (is|are|should|do|does) ([\w-]+ ){1,3}(given|administered|started))\b",
     re.I,
 )

@@ -55,6 +55,7 @@ def test_what_the_question_asks():
     assert analyse("A man swallowed forty tablets. How is acetylcysteine given, and what else?").treatment
     assert analyse("How should she be anticoagulated with enoxaparin and warfarin?").treatment
     assert not analyse("How is VIA screening for cancer of the cervix done?").treatment
+    assert analyse("Which wound can I stitch now, and with what local anaesthetic?").treatment
 
 
 def test_population_picks_the_childs_section_and_never_quotes_the_adults():
