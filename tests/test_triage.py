@@ -67,6 +67,9 @@ def test_haemorrhages_that_are_a_sign_not_a_bleed_set_no_level():
 def test_child_only_danger_signs_are_not_applied_to_adults():
     assert level("A 9-week pregnant woman of 20 years is vomiting everything.") != "emergency"
     assert level("A 3-year-old boy is vomiting everything.") == "emergency"
+    # in an adult, the book's "Severe vomiting: Vomiting everything, not able to drink" (p. 233) is urgent
+    assert level("A 28-year-old woman has flank pain; she is vomiting and cannot keep fluids down.") == "urgent"
+    assert level("A 3-year-old boy cannot keep anything down.") == "emergency"
 
 
 def test_a_young_infant_is_read_against_the_young_infant_chart():
