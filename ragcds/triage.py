@@ -38,10 +38,11 @@ _EMERGENCY_WORD = re.compile(r"\bemergency\b(?! (contracept|use))", re.I)
 _REFER_INSTRUCTION = re.compile(r"^(refer|admit)\b(?!.*\b(if|when|unless|in case)\b)(?! (to )?(a |the )?specialist)",
                                 re.I)
 # a management line that refers at once, whatever the case ("Apply an eye shield …, and refer the patient
-# immediately to an Ophthalmologist"; "needs immediate referral"): the guideline treats the condition as an
-# emergency. A line with a condition anywhere ("Refer immediately if GCS worsens") or leading into a list of
+# immediately to an Ophthalmologist"; "needs immediate referral"; "Refer urgently to HC4/Hospital", the book's word
+# for its emergency referrals, added on dev2's obstructed labour, dev unchanged): the guideline treats the condition
+# as an emergency. A line with a condition anywhere ("Refer immediately if GCS worsens") or leading into a list of
 # them ("Refer patient to hospital immediately for") does not count.
-_REFER_AT_ONCE = re.compile(r"\b(refer\w*|admit\w*|transfer\w*)\b(\s+\w+){0,5}?\s+(immediately|at once)\b|"
+_REFER_AT_ONCE = re.compile(r"\b(refer\w*|admit\w*|transfer\w*)\b(\s+\w+){0,5}?\s+(immediately|at once|urgently)\b|"
                             r"\bimmediate (referral|admission|transfer)\b", re.I)
 _CONDITIONAL = re.compile(r"\b(if|when|unless|in case|where|whenever)\b|(\bfor|:)\s*$", re.I)
 # the section's own opening calls the condition severe or fatal ("Severe acute bacterial infection with high

@@ -108,6 +108,11 @@ def test_a_management_that_is_referral_counts_only_when_the_section_is_resolved_
     q = "A 5-year-old does not respond in class; both eardrums look dull."
     assert level(q, glue.section("21.1.5"), confident=True) == "urgent"
     assert level(q, glue.section("21.1.5"), confident=False) == "routine"
+    # "Refer urgently", with no condition, is the book's emergency referral
+    labour = Book([Chunk("o1", "16.4.3", "Obstructed Labour", ("16",), "", (808,), ("743",),
+                         "The presenting part cannot descend.\nManagement\n- Refer urgently to HC4/Hospital")])
+    q = "A 19-year-old in her first labour has pushed for many hours; the head has not come down."
+    assert level(q, labour.section("16.4.3"), confident=True) == "emergency"
 
 
 def test_a_referral_under_a_condition_or_to_another_text_is_not_the_management():
