@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from ragcds import clinical
 from ragcds.book import Block, BookSection
-from ragcds.question import test_results
+from ragcds.question import asked_sentences, test_results
 
 # Where to look when a section has no part of that name (in order).
 FALLBACK_PARTS: dict[str, tuple[str, ...]] = {
@@ -88,6 +88,14 @@ def _dedupe(blocks: list[Block]) -> list[Block]:
 # immediately" for a dose table
 
 
+# a question that asks for the first measures ("what initial management is needed before surgery", "what do I give
+# him right now", "what should I do before referral"): the management part is read in the book's order, which puts
+# the first measures first, not by the words the question shares with its lines
+FIRST_STEPS = re.compile(r"\b(initial\w*|immediate(ly)?|first (steps?|measures?|things?|aid)|right now|at once|"
+                         r"before (surgery|the operation|operating|referral|referring|transfer\w*|(she|he|they) "
+                         r"(leaves?|goes|is sent|are sent)))\b", re.I)
+
+
 def select_part(section: BookSection, part: str, question: str, budget: int | None,
                 shown: frozenset[int] = frozenset(), severe: bool = False) -> tuple[list[Block], bool]:
     """(blocks in book order, whether some did not fit) for one part, leaving out blocks already `shown` by
@@ -99,6 +107,8 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
     if budget is None or total <= budget:
         return blocks, False
     scores = block_scores(section, question)
+    if part == "management" and FIRST_STEPS.search(" ".join(asked_sentences(question)) or question):
+        scores = dict.fromkeys(scores, 0.0)  # the first measures are the part read from its start
     urgent: list[Block] = []
     if part == "management":
         for b in [b for b in blocks if clinical.URGENT_REFERRAL_RE.search(b.text)][:2]:

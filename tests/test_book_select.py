@@ -622,3 +622,24 @@ def test_the_sub_part_whose_heading_the_question_states_is_read_first():
     # a heading of one word of the section's title ("ART") or a word of who the patient is names nothing
     q = "A woman with an IUD asks when adults start ART and how to check the IUD after each menstruation."
     assert select_part(s, "management", q, 160)[0][0].subhead != "ART in Adults"
+
+
+OBSTRUCTION = """Management
+Pre-operative management
+- IV fluids (normal saline, Ringer's Lactate)
+- Nasogastric tube decompression
+- Nil by mouth
+Post-operative antibiotics and analgesics
+- Continue with analgesics after the operation, for colicky pain as needed
+"""
+
+
+def test_a_question_for_the_first_measures_reads_the_management_from_its_start():
+    s = one_section("24.1.1", "Intestinal Obstruction", OBSTRUCTION)
+    story = "A man who had an abdominal operation years ago has colicky pain and vomiting. "
+    first = [b.text for b in select_part(s, "management", story + "What initial management is needed before "
+                                         "surgery?", 100)[0]]
+    assert first == ["IV fluids (normal saline, Ringer's Lactate)", "Nasogastric tube decompression"]
+    # asked otherwise, the lines sharing the question's words come first
+    other = [b.text for b in select_part(s, "management", story + "How should he be managed?", 90)[0]]
+    assert other[0].startswith("Continue with analgesics")
