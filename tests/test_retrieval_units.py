@@ -187,6 +187,9 @@ def test_packaged_lexicon_has_the_reviewed_pairs():
     pairs = dict(lex.pairs)
     assert "convulsions" in pairs["fits"] and pairs["yellow eyes"] == ("jaundice",)
     assert pairs["swollen legs"] == ("oedema",) and pairs["passing blood in urine"] == ("haematuria",)
+    assert "pressure ulcer" in pairs["bedsore"] and pairs["bilharzia"] == ("schistosomiasis",)
+    # ambiguous phrases ("knocked out" a tooth, "baby not moving" after birth) and the book's own words are not mapped
+    assert not {"knocked out", "baby not moving", "feeling sick", "thrush", "tb"} & set(pairs)
 
 
 def test_every_clinical_term_of_the_packaged_lexicon_is_the_books_own_word():
