@@ -217,9 +217,9 @@ def _fill(blocks: list[Block], scores: dict[int, float], budget: int, first: re.
           keep_best: bool = True, named: frozenset[str] = frozenset()) -> list[Block]:
     """The best sub-part from its start (a list or a table is read top-down): the book's severe sub-part first
     for a severe presentation, then one whose sub-heading the question states (`named`), then the best match; then
-    the best other blocks; when no
-    other block matches the question, the part read on from its start instead (the book's order: the first
-    measures before the adjuncts)."""
+    the best other blocks; when no other block matches the question, the part read on from its start instead (the
+    book's order: the first measures before the adjuncts). A management part (`keep_best` off) is never shown with
+    a gap inside a sub-part (without_gaps)."""
     groups: dict[str, list[Block]] = defaultdict(list)
     for b in blocks:
         groups[b.subhead].append(b)
@@ -233,12 +233,16 @@ def _fill(blocks: list[Block], scores: dict[int, float], budget: int, first: re.
     matching = [b for b in rest if scores[b.order] > 0]
     for b in matching or [b for b in blocks if b not in chosen and b not in leads]:
         group = [x for x in dict.fromkeys([*needs(blocks, b), b, *other_populations(blocks, b)]) if x not in chosen]
+        if not keep_best:  # a management sub-part grows as one run: the lines between are shown too
+            group = _bridged(blocks, chosen, group)
         cost = sum(len(x.text) + _OVERHEAD for x in group)
         if cost <= left:
             chosen.extend(group)
             left -= cost
         elif not matching:
             break  # read in order: never skip a line to show a later one
+    if not keep_best:
+        chosen = without_gaps(blocks, chosen)
     return sorted(chosen, key=lambda b: b.order)
 
 
@@ -253,14 +257,44 @@ def _top_down(group: list[Block], scores: dict[int, float], budget: int, keep_be
     chosen: list[Block] = []
     left = budget - reserved
     for b in group:
-        if b in sure:
+        if b in sure or b in chosen:
             continue
-        cost = len(b.text) + _OVERHEAD
+        unit = [b, *other_populations(group, b)]  # an adult dose is never shown without its "Child: …" line
+        cost = sum(len(x.text) + _OVERHEAD for x in unit if x not in sure)
         if cost > left:
             break
-        chosen.append(b)
+        chosen.extend(x for x in unit if x not in sure)
         left -= cost
-    return sorted(chosen + sure, key=lambda b: b.order)
+    return sorted(dict.fromkeys(chosen + sure), key=lambda b: b.order)
+
+
+def _bridged(blocks: list[Block], chosen: list[Block], group: list[Block]) -> list[Block]:
+    """A group of blocks with the lines of its sub-part between it and the lines already chosen there."""
+    head = group[-1].subhead if group else ""
+    run = [b.order for b in chosen if b.subhead == head] + [b.order for b in group if b.subhead == head]
+    if not run:
+        return group
+    lo, hi = min(run), max(run)
+    between = [b for b in blocks if b.subhead == head and lo < b.order < hi and b not in chosen and b not in group]
+    return sorted(dict.fromkeys([*group, *between]), key=lambda b: b.order)
+
+
+def without_gaps(blocks: list[Block], chosen: list[Block]) -> list[Block]:
+    """A quoted management list read from wherever it starts, up to the first line it leaves out: a later line
+    shown over a gap reads as the next step ("Salbutamol inhaler prn" / "Higher dose may be needed initially"
+    without the inhaled steroid between them reads as "more salbutamol")."""
+    taken = set(map(id, chosen))
+    started: set[str] = set()
+    broken: set[str] = set()
+    out = []
+    for b in blocks:
+        if id(b) in taken:
+            if b.subhead not in broken:
+                out.append(b)
+                started.add(b.subhead)
+        elif b.subhead in started:
+            broken.add(b.subhead)
+    return out
 
 
 # a line that continues the one before it and reads wrong alone ("Child: 25 mg/kg per dose", "Then once a day")
@@ -283,6 +317,9 @@ def needs(blocks: list[Block], block: Block, depth: int = 3) -> list[Block]:
 
 
 _FOR_OTHERS = re.compile(r"^(child(ren)?|adults?|infants?|neonates?|adolescents?)\b", re.I)
+# the PDF sets some "Child: …" doses at the end of the line after the adult regimen ("Continue orally for at least
+# 4 weeks (but up to 3 months) Child: 50 mg/kg every 6 hours")
+_OTHERS_DOSE = re.compile(r"(?<!\()\b(Child(ren)?|CHILD(REN)?|Infants?|Neonates?)\s*:")
 
 
 def other_populations(blocks: list[Block], block: Block, depth: int = 3) -> list[Block]:
@@ -293,7 +330,7 @@ def other_populations(blocks: list[Block], block: Block, depth: int = 3) -> list
     after = [b for b in blocks if b.order > block.order and b.subhead == block.subhead and b.kind != "heading"]
     out = []
     for b in after[:depth]:
-        if not _FOR_OTHERS.match(b.text):
+        if not (_FOR_OTHERS.match(b.text) or _OTHERS_DOSE.search(b.text)):
             break
         out.append(b)
     return out

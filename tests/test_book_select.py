@@ -643,3 +643,41 @@ def test_a_question_for_the_first_measures_reads_the_management_from_its_start()
     # asked otherwise, the lines sharing the question's words come first
     other = [b.text for b in select_part(s, "management", story + "How should he be managed?", 90)[0]]
     assert other[0].startswith("Continue with analgesics")
+
+
+ASTHMA_STEPS = """Management
+Regular inhaled preventer therapy
+- Salbutamol inhaler 1-2 puffs prn
+- Plus regular standard-dose inhaled corticosteroid, e.g. beclomethasone 100-400 micrograms every 12 hours \
+(children: 100-200 micrograms every 12 hours)
+- Higher dose may be needed initially to gain control
+- Doubling of the regular dose may be useful to cover exacerbations
+"""
+
+
+def test_a_management_list_never_shows_a_later_line_over_a_gap():
+    s = one_section("5.1.1.2", "Chronic Asthma", ASTHMA_STEPS)
+    q = "Which regular preventer should a child get when salbutamol is needed often, and at what dose?"
+    texts = [b.text for b in select_part(s, "management", q, 120)[0]]
+    # the inhaled steroid does not fit: the salbutamol line is not followed by "Higher dose …" as if it were next
+    assert texts == ["Salbutamol inhaler 1-2 puffs prn"]
+    # a "(children: …)" inside a regimen is that line's own dose, not another population's line for the one before
+    assert [b.text[:4] for b in select_part(s, "management", q, 210)[0]] == ["Salb", "Plus"]
+
+
+OSTEOMYELITIS = """Management
+- Refer URGENTLY to hospital
+- Admit and elevate affected limb
+- Cloxacillin 500 mg IV every 6 hours for 2 weeks.
+Continue orally for at least 4 weeks (but up to 3 months) Child: 50 mg/kg every 6 hours
+- Surgical intervention may be indicated
+"""
+
+
+def test_an_adult_dose_is_never_shown_without_the_child_dose_the_pdf_sets_at_the_end_of_the_next_line():
+    s = one_section("10.1.2", "Osteomyelitis", OSTEOMYELITIS)
+    q = "A child has osteomyelitis. How is it managed?"
+    for budget in (110, 140, 200, 260):
+        texts = [b.text for b in select_part(s, "management", q, budget)[0]]
+        if any(t.startswith("Cloxacillin") for t in texts):
+            assert any("Child: 50 mg/kg" in t for t in texts), (budget, texts)
