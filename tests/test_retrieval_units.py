@@ -188,6 +188,7 @@ def test_packaged_lexicon_has_the_reviewed_pairs():
     assert "convulsions" in pairs["fits"] and pairs["yellow eyes"] == ("jaundice",)
     assert pairs["swollen legs"] == ("oedema",) and pairs["passing blood in urine"] == ("haematuria",)
     assert "pressure ulcer" in pairs["bedsore"] and pairs["bilharzia"] == ("schistosomiasis",)
+    assert "haematemesis" in pairs["coffee ground vomit"] and pairs["bulging soft spot"] == ("bulging fontanel",)
     # ambiguous phrases ("knocked out" a tooth, "baby not moving" after birth) and the book's own words are not mapped
     assert not {"knocked out", "baby not moving", "feeling sick", "thrush", "tb"} & set(pairs)
 
