@@ -72,6 +72,19 @@ def asked_sentences(question: str) -> list[str]:
     return [s for s in _SENTENCE.findall(question) if s.strip().endswith("?") or _INDIRECT_ASK.search(s)]
 
 
+# a question that asks for the first measures ("what initial management is needed before surgery", "what do I give
+# him right now", "what should I do before referral"): a management part is then read in the book's order, which
+# puts the first measures first, not by the words the question shares with its lines (select.select_part)
+FIRST_STEPS = re.compile(r"\b(initial\w*|immediate(ly)?|first (steps?|measures?|things?|aid)|right now|at once|"
+                         r"before (surgery|the operation|operating|referral|referring|transfer\w*|(she|he|they) "
+                         r"(leaves?|goes|is sent|are sent)))\b", re.I)
+
+
+def asks_first_steps(question: str) -> bool:
+    """The sentences that ask (a vignette's story aside) ask for the first measures."""
+    return FIRST_STEPS.search(" ".join(asked_sentences(question)) or question) is not None
+
+
 def _describes_patient(question: str) -> bool:
     """A statement (not a question sentence) that mentions a patient: the shape of a clinical vignette."""
     statements = [s for s in _SENTENCE.findall(question) if s.strip() and not s.strip().endswith("?")]

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from ragcds import clinical
 from ragcds.book import Block, BookSection
-from ragcds.question import asked_sentences, test_results
+from ragcds.question import asks_first_steps, test_results
 
 # Where to look when a section has no part of that name (in order).
 FALLBACK_PARTS: dict[str, tuple[str, ...]] = {
@@ -88,14 +88,6 @@ def _dedupe(blocks: list[Block]) -> list[Block]:
 # immediately" for a dose table
 
 
-# a question that asks for the first measures ("what initial management is needed before surgery", "what do I give
-# him right now", "what should I do before referral"): the management part is read in the book's order, which puts
-# the first measures first, not by the words the question shares with its lines
-FIRST_STEPS = re.compile(r"\b(initial\w*|immediate(ly)?|first (steps?|measures?|things?|aid)|right now|at once|"
-                         r"before (surgery|the operation|operating|referral|referring|transfer\w*|(she|he|they) "
-                         r"(leaves?|goes|is sent|are sent)))\b", re.I)
-
-
 def select_part(section: BookSection, part: str, question: str, budget: int | None,
                 shown: frozenset[int] = frozenset(), severe: bool = False) -> tuple[list[Block], bool]:
     """(blocks in book order, whether some did not fit) for one part, leaving out blocks already `shown` by
@@ -107,7 +99,7 @@ def select_part(section: BookSection, part: str, question: str, budget: int | No
     if budget is None or total <= budget:
         return blocks, False
     scores = block_scores(section, question)
-    if part == "management" and FIRST_STEPS.search(" ".join(asked_sentences(question)) or question):
+    if part == "management" and asks_first_steps(question):
         scores = dict.fromkeys(scores, 0.0)  # the first measures are the part read from its start
     urgent: list[Block] = []
     if part == "management":
@@ -283,12 +275,9 @@ def without_gaps(blocks: list[Block], chosen: list[Block]) -> list[Block]:
     """A quoted management list read from wherever it starts, up to the first line it leaves out: a later line
     shown over a gap reads as the next step ("Salbutamol inhaler prn" / "Higher dose may be needed initially"
     without the inhaled steroid between them reads as "more salbutamol")."""
-    taken = set(map(id, chosen))
-    started: set[str] = set()
-    broken: set[str] = set()
-    out = []
+    taken, started, broken, out = set(chosen), set(), set(), []
     for b in blocks:
-        if id(b) in taken:
+        if b in taken:
             if b.subhead not in broken:
                 out.append(b)
                 started.add(b.subhead)
@@ -317,8 +306,7 @@ def needs(blocks: list[Block], block: Block, depth: int = 3) -> list[Block]:
 
 
 _FOR_OTHERS = re.compile(r"^(child(ren)?|adults?|infants?|neonates?|adolescents?)\b", re.I)
-# the PDF sets some "Child: …" doses at the end of the line after the adult regimen ("Continue orally for at least
-# 4 weeks (but up to 3 months) Child: 50 mg/kg every 6 hours")
+# a "Child: …" dose the PDF sets at the end of the next line ("Continue orally for … Child: 50 mg/kg every 6 hours")
 _OTHERS_DOSE = re.compile(r"(?<!\()\b(Child(ren)?|CHILD(REN)?|Infants?|Neonates?)\s*:")
 
 
