@@ -100,6 +100,18 @@ def pregnancy_unstated(question: str, section: Population) -> bool:
     return PREGNANCY in s and not s & {CHILD, NEWBORN} and not _OBSTETRIC.search(_NOT_PREGNANT.sub(" ", question))
 
 
+LATE_PREGNANCY_WEEKS = 28  # the book's antepartum haemorrhage: "Vaginal bleeding occurring after 28 weeks"
+_GESTATION = re.compile(r"\b(\d{1,2})[- ]weeks?(?:'|’)? (?:pregnant|pregnancy|of (?:gestation|pregnancy|amenorrh\w*)|"
+                        r"gestation|amenorrh\w*)|"
+                        r"\b(?:at|GA|gestational age(?: of)?) (\d{1,2})[- ]?(?:weeks?|wks?)\b", re.I)
+
+
+def gestation_weeks(question: str) -> int | None:
+    """The weeks of pregnancy a question states ("34 weeks pregnant", "at 36 weeks", "GA 30 weeks")."""
+    m = _GESTATION.search(question)
+    return int(m.group(1) or m.group(2)) if m else None
+
+
 def age_in_weeks(question: str) -> float | None:
     """The patient's age the question states ("a 9-month-old", "a 4-year-old girl"), in weeks; None without one."""
     m = _AGE_UNIT.search(question)

@@ -26,11 +26,11 @@ from ragcds import clinical
 from ragcds.book import Block, BookSection
 from ragcds.files import package_data, table_rows
 from ragcds.findings import conditions, met, negated, vitals
-from ragcds.population import CHILD, Population, young_infant
+from ragcds.population import CHILD, LATE_PREGNANCY_WEEKS, Population, gestation_weeks, young_infant
 from ragcds.select import lead_in
 
 LEVELS = ("routine", "urgent", "emergency")  # ascending
-WHO = ("any", "child", "infant", "adult", "pregnancy")  # whom a danger sign is read for
+WHO = ("any", "child", "infant", "adult", "pregnancy", "late-pregnancy")  # whom a danger sign is read for
 SIGNS_FILE = "triage_signs.tsv"
 # a line that refers at once (clinical.URGENT_REFERRAL_RE) or speaks of an emergency (not "emergency
 # contraception", "for emergency use")
@@ -141,6 +141,9 @@ def _applies(who: str, population: Population, question: str) -> bool:
         return (CHILD in population.groups or not population) and not young_infant(question)
     if who == "pregnancy":
         return "pregnancy" in population.groups
+    if who == "late-pregnancy":  # the book's late pregnancy: from 28 weeks (§16.3.6, "after 28 weeks of pregnancy")
+        weeks = gestation_weeks(question)
+        return "pregnancy" in population.groups and weeks is not None and weeks >= LATE_PREGNANCY_WEEKS
     if who == "adult":
         return "adult" in population.groups and CHILD not in population.groups
     raise ValueError(f"{SIGNS_FILE}: unknown population {who!r} (one of {WHO})")

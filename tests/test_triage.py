@@ -49,6 +49,17 @@ def test_airway_signs_in_a_health_workers_words():
     assert level("A 2-year-old coughs; no flaring of the nostrils, his chest does not pull in.") == "routine"
 
 
+def test_any_bleeding_in_late_pregnancy_is_an_emergency():
+    # the book: "Any bleeding in late pregnancy needs immediate referral" (§16.3.6, from 28 weeks)
+    from ragcds.population import gestation_weeks
+
+    assert gestation_weeks("a woman 34 weeks pregnant") == 34 and gestation_weeks("seen at 36 weeks") == 36
+    assert level("A woman who is 34 weeks pregnant has fresh red blood flowing from the birth canal.") == "emergency"
+    assert level("A pregnant woman of 25 years has light vaginal bleeding at 30 weeks.") == "emergency"
+    assert level("A woman 20 weeks pregnant has light vaginal bleeding.") == "routine"
+    assert level("A woman at 36 weeks of pregnancy has headache; no vaginal bleeding.") == "routine"
+
+
 def test_negated_findings_do_not_count():
     q = "A woman has itchy weals. She has no lip swelling and no difficulty breathing, and she is not confused."
     assert level(q) == "routine"
