@@ -128,6 +128,8 @@ class _BlockBuilder:
                 self.add(item, pdf, printed, cid)
             return
         part = clinical.part_of_heading(line)
+        if part is not None and line.strip().isupper() and _COLUMN_HEAD.match(self.prev.strip()):
+            part = None  # an IMCI chart's column header ("CLASSIFY" / "AS" / "MANAGEMENT") opens no part
         # table furniture (HC2, a repeated header) ends nothing and shows nothing; but a treatment table's
         # header ("TREATMENT LOC") is how most UCG sections open their management part
         if clinical.is_loc_noise(line) and (part is None or part == self.part):
@@ -162,6 +164,7 @@ class _BlockBuilder:
         self.prev = line
 
 
+_COLUMN_HEAD = re.compile(r"^(CLASSIFY( AS)?|AS|CLINICAL FEA-?TURES( CLASSIFY AS)?)$")
 SHORT_HEADING = 40  # characters a heading over a list has at most ("Contraindications", "Bleeding ulcer")
 _WORD = re.compile(r"[A-Za-z][a-z]{3,}")  # a word, not a route or a code ("IM or IV", "HC4")
 

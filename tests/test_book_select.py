@@ -681,3 +681,19 @@ def test_an_adult_dose_is_never_shown_without_the_child_dose_the_pdf_sets_at_the
         texts = [b.text for b in select_part(s, "management", q, budget)[0]]
         if any(t.startswith("Cloxacillin") for t in texts):
             assert any("Child: 50 mg/kg" in t for t in texts), (budget, texts)
+
+
+def test_an_imci_charts_column_header_opens_no_management_part():
+    chart = """Classify and treat as below
+Blood in stool
+Dysentery - Give ciprofloxacin 15 mg/kg for 3 days for Shigella
+CLASSIFY
+AS
+MANAGEMENT
+If diarrhoea for 14 days or more:
+- Give vitamin A; multivitamins and minerals (including zinc) for 14 days
+"""
+    s = one_section("17.3.3", "Child Has Diarrhoea", chart)
+    assert "management" not in s.part_names()  # the chart's rows are not read as one condition's management
+    assert one_section("6.1.5", "Diarrhoea", "Causes\n- Shigella\nMANAGEMENT\n- Give ORS").part_names() == [
+        "causes", "management"]
