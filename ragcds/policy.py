@@ -26,7 +26,7 @@ from ragcds.book import Block, Book, BookSection, related
 from ragcds.clinical import stems
 from ragcds.fusion import NamedSections
 from ragcds.index.lexical import tokenize
-from ragcds.population import conflicts, pregnancy_unstated
+from ragcds.population import conflicts, for_pregnancy, obstetric
 from ragcds.question import Ask, analyse, asked_sentences, negative_tests
 from ragcds.retrieve import Retrieval
 from ragcds.select import extra_blocks, section_blocks, select_part
@@ -151,7 +151,8 @@ def resolve(ask: Ask, retrieval: Retrieval, book: Book) -> tuple[list[Resolved],
     if not ranked:
         return [], False, False
     fitting = [s for s in ranked if not conflicts(ask.population, book.section(s.section).population)]
-    fitting.sort(key=lambda s: pregnancy_unstated(retrieval.question, book.section(s.section).population))
+    if not obstetric(retrieval.question):  # a pregnancy section after the others, the question read once
+        fitting.sort(key=lambda s: for_pregnancy(book.section(s.section).population))
     tested = negative_tests(retrieval.question) if ask.presentation else frozenset()
     fitting = [s for s in fitting if not tested & stems(s.title)] or fitting
     primary = (fitting or ranked)[0]

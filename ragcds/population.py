@@ -92,12 +92,16 @@ _OBSTETRIC = re.compile(r"\b(?:pregnan\w*|gestation\w*|antenatal|ANC|trimester|g
                         r"midwi\w*|newborn|neonat\w*|episiotomy|eclampsia|pre-eclampsia)\b", re.I)
 
 
-def pregnancy_unstated(question: str, section: Population) -> bool:
-    """A section written for pregnancy (chapter 16, "Diabetes in Pregnancy") for a question with no word of
-    pregnancy, labour, birth or breastfeeding: it fits (an adult woman may be pregnant), but after the sections
-    written for anyone."""
-    s = section.groups
-    return PREGNANCY in s and not s & {CHILD, NEWBORN} and not _OBSTETRIC.search(_NOT_PREGNANT.sub(" ", question))
+def obstetric(question: str) -> bool:
+    """The question has a word of pregnancy, labour, birth or breastfeeding (a denied pregnancy aside). Without
+    one, a section written for pregnancy ("Diabetes in Pregnancy") still fits (an adult woman may be pregnant),
+    but policy.resolve ranks it after the sections written for anyone."""
+    return _OBSTETRIC.search(_NOT_PREGNANT.sub(" ", question)) is not None
+
+
+def for_pregnancy(section: Population) -> bool:
+    """A section written for pregnancy, not for its newborn or child ("Urinary Tract Infections in Pregnancy")."""
+    return PREGNANCY in section.groups and not section.groups & {CHILD, NEWBORN}
 
 
 LATE_PREGNANCY_WEEKS = 28  # the book's antepartum haemorrhage: "Vaginal bleeding occurring after 28 weeks"
@@ -145,7 +149,7 @@ def conflicts(question: Population, section: Population) -> bool:
     if not question or not section:
         return False
     q, s = question.groups, section.groups
-    if NOT_PREGNANT in q and PREGNANCY in s and not s & {CHILD, NEWBORN}:  # "Urinary Tract Infections in Pregnancy"
+    if NOT_PREGNANT in q and for_pregnancy(section):
         return True
     if NEWBORN in s and OLDER_CHILD not in s and OLDER_CHILD in q:  # a newborn's section for a 9-month-old
         return True
